@@ -1,0 +1,1 @@
+"""Capture points inside the app's process: ASGI and WSGI middleware."""

@@ -1,0 +1,114 @@
+"""What both middlewares share: their options, and the factories the bus thread runs.
+
+Capture records raw facts (`bus.record(factory, *args)`); the factories here turn them into
+events on the bus thread: normalising and masking headers, cutting bodies to the capture limit.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterable
+from typing import Any
+
+from inspector.bus import EventBus, default_bus
+from inspector.events import JSON, AppFailed, Headers, json_safe
+
+DEFAULT_BODY_LIMIT = 1 << 20
+REDACTED = b"[redacted]"
+SENSITIVE_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token"}
+)
+
+
+class CaptureOptions:
+    """Configuration shared by `ASGIInspectorMiddleware` and `WSGIInspectorMiddleware`.
+
+    bus: where events go (default: the process-wide bus).
+    body_limit: bytes kept per direction per exchange (and per WebSocket message); the rest is
+        counted, not kept.
+    redact: header names to mask in captured events (True: the usual secrets). Off by default:
+        live viewing wants to see what really passed. The app's traffic is never changed.
+    enabled: False makes the middleware a plain pass-through.
+    """
+
+    def __init__(
+        self,
+        bus: EventBus | None = None,
+        body_limit: int = DEFAULT_BODY_LIMIT,
+        redact: bool | Iterable[str] = False,
+        enabled: bool = True,
+    ) -> None:
+        if body_limit < 0:
+            raise ValueError("body_limit must be >= 0")
+        self.bus = bus if bus is not None else default_bus()
+        self.body_limit = body_limit
+        self.redact: frozenset[bytes] | None = _redact_set(redact)
+        self.enabled = enabled
+
+
+def _redact_set(redact: bool | Iterable[str]) -> frozenset[bytes] | None:
+    if redact is True:
+        names: Iterable[str] = SENSITIVE_HEADERS
+    elif redact is False:
+        return None
+    else:
+        names = redact
+    return frozenset(name.lower().encode("latin-1") for name in names) or None
+
+
+def headers_from(raw: Iterable[Any], redact: frozenset[bytes] | None) -> Headers:
+    """ASGI headers (any iterable of 2-item byte pairs) as a tuple of tuples, masked."""
+    pairs = tuple((bytes(name), bytes(value)) for name, value in raw)
+    if redact is None:
+        return pairs
+    return tuple((n, REDACTED if n.lower() in redact else v) for n, v in pairs)
+
+
+def redacted_snapshot(
+    snapshot: dict[str, JSON], redact: frozenset[bytes] | None
+) -> dict[str, JSON]:
+    """Mask secrets in a JSON-safe scope or environ too (ASGI headers, WSGI HTTP_* keys)."""
+    if redact is None:
+        return snapshot
+    environ_keys = {"HTTP_" + n.decode("latin-1").upper().replace("-", "_") for n in redact}
+    masked: dict[str, JSON] = {}
+    for key, value in snapshot.items():
+        if key in environ_keys:
+            value = REDACTED.decode()
+        elif key == "headers" and isinstance(value, list):
+            value = [
+                [pair[0], REDACTED.decode()]
+                if isinstance(pair, list) and str(pair[0]).lower().encode("latin-1") in redact
+                else pair
+                for pair in value
+            ]
+        masked[key] = value
+    return masked
+
+
+def safe_snapshot(raw: dict[str, Any], redact: frozenset[bytes] | None) -> dict[str, JSON]:
+    snapshot = json_safe(raw)
+    assert isinstance(snapshot, dict)
+    return redacted_snapshot(snapshot, redact)
+
+
+def cut(cls: Any, exchange_id: str, at_ns: int, body: bytes, keep: int, *rest: Any) -> Any:
+    """Build a body event keeping the first `keep` bytes of `body` (on the bus thread)."""
+    size = len(body)
+    return cls(exchange_id, at_ns, body if keep >= size else body[:keep], size, *rest)
+
+
+def app_failed(xid: str, at: int, exc: BaseException, response_started: bool) -> AppFailed:
+    """The app's exception, formatted on the bus thread (its frames have finished by then)."""
+    cls = type(exc)
+    name = (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+    return AppFailed(
+        xid,
+        at,
+        type=name,
+        message=str(exc),
+        traceback="".join(traceback.format_exception(exc)),
+        response_started=response_started,
+    )

@@ -1,0 +1,280 @@
+"""The event vocabulary: small immutable facts about what crossed the WSGI/ASGI boundary.
+
+Every capture point (ASGI and WSGI middleware, the proxy) speaks only in these events, and
+everything downstream (bus, exchange fold, codec, exports, the UI) only consumes them. Each
+event names one exchange (one request/response or one WebSocket connection) by an id unique
+across processes and hosts, and carries a monotonic timestamp in nanoseconds.
+
+Bytes stay bytes: header names and values as sent, body prefixes as captured. A body chunk
+keeps at most the capture limit (`data`) and the full size of what passed (`size`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import count
+from typing import Literal
+
+Headers = tuple[tuple[bytes, bytes], ...]
+Source = Literal["asgi", "wsgi", "proxy"]
+Sender = Literal["client", "server"]
+Address = tuple[str, int | None]
+JSON = None | bool | int | float | str | list["JSON"] | dict[str, "JSON"]
+
+now_ns = time.monotonic_ns
+
+
+class _ExchangeIds:
+    """Ids unique across processes and hosts: a random per-process prefix and a counter.
+
+    A forked child (gunicorn workers, for one) draws a new prefix so ids never clash.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self._prefix = secrets.token_hex(6) + "-"
+        self._counter = count(1)
+
+    def new(self) -> str:
+        return self._prefix + str(next(self._counter))
+
+
+new_exchange_id = _ExchangeIds().new
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    exchange_id: str
+    at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStarted(Event):
+    """An HTTP request or WebSocket handshake arrived (ASGI scope, WSGI environ, or the wire)."""
+
+    source: Source
+    kind: Literal["http", "websocket"]
+    method: str
+    scheme: str
+    http_version: str
+    path: str
+    raw_path: bytes | None
+    query: bytes
+    headers: Headers
+    client: Address | None
+    server: Address | None
+    wall_time: float
+    snapshot: Mapping[str, JSON]
+    """The scope or environ as the capture point saw it, made JSON-safe."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestBodyChunk(Event):
+    data: bytes
+    size: int
+    more_body: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseStarted(Event):
+    status: int
+    headers: Headers
+    trailers: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseRestarted(Event):
+    """WSGI `start_response` called again with `exc_info` (PEP 3333, "The start_response()
+    Callable"): it replaces the status and headers if none were sent yet."""
+
+    status: int
+    headers: Headers
+    reason: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseBodyChunk(Event):
+    data: bytes
+    size: int
+    more_body: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseBodyWritten(Event):
+    """WSGI's legacy `write()` callable sent body bytes."""
+
+    data: bytes
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFileSent(Event):
+    """The app handed the server a file to send itself; it is recorded, never read."""
+
+    via: Literal["zerocopysend", "pathsend", "wsgi.file_wrapper"]
+    path: str | None
+    offset: int | None
+    count: int | None
+    more_body: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseTrailers(Event):
+    headers: Headers
+    more_trailers: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRelayed(Event):
+    """An ASGI message of a type we do not interpret, passed through untouched."""
+
+    direction: Literal["receive", "send"]
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientDisconnected(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class AppFailed(Event):
+    """The app raised; the exception went on unchanged to the server."""
+
+    type: str
+    message: str
+    traceback: str
+    response_started: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IterableClosed(Event):
+    """The server called `close()` on a WSGI app's iterable."""
+
+
+Outcome = Literal["completed", "failed", "cancelled", "disconnected"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeFinished(Event):
+    """The app returned (or raised). Durations are nanoseconds from `RequestStarted`."""
+
+    outcome: Outcome
+    request_ns: int | None
+    """Until the whole request body had reached the app (None if it never read it all)."""
+    first_byte_ns: int | None
+    """Until the response started (None if it never did)."""
+    total_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketHandshakeReceived(Event):
+    """ASGI `websocket.connect`: the app was asked to accept or deny."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketAccepted(Event):
+    subprotocol: str | None
+    headers: Headers
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketMessage(Event):
+    sender: Sender
+    text: str | None
+    """The text of a text message, cut to the capture limit; None for a binary message."""
+    data: bytes | None
+    """The bytes of a binary message, cut to the capture limit; None for a text message."""
+    size: int
+    """The whole message's size in bytes (UTF-8 for text)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketClosed(Event):
+    sender: Sender
+    code: int
+    reason: str
+    accepted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketDenied(Event):
+    """The app answered the handshake with an HTTP response (ASGI websocket denial extension)."""
+
+    status: int
+    headers: Headers
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureFailed(Event):
+    """Capture itself went wrong; the app was not affected."""
+
+    where: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventsDropped(Event):
+    """A bounded queue was full: `count` events were dropped since the last report."""
+
+    count: int
+    total: int
+    where: str
+
+
+EVENT_TYPES: Mapping[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        RequestStarted,
+        RequestBodyChunk,
+        ResponseStarted,
+        ResponseRestarted,
+        ResponseBodyChunk,
+        ResponseBodyWritten,
+        ResponseFileSent,
+        ResponseTrailers,
+        MessageRelayed,
+        ClientDisconnected,
+        AppFailed,
+        IterableClosed,
+        ExchangeFinished,
+        WebSocketHandshakeReceived,
+        WebSocketAccepted,
+        WebSocketMessage,
+        WebSocketClosed,
+        WebSocketDenied,
+        CaptureFailed,
+        EventsDropped,
+    )
+}
+
+
+def json_safe(value: object, depth: int = 0) -> JSON:
+    """A JSON-safe copy of a scope or environ value; anything unusual becomes its repr.
+
+    Runs on the bus thread while the app may still mutate nested dicts, so dicts and lists
+    are copied first in one step (atomic under the GIL) and then walked.
+    """
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    if depth < 4:
+        if isinstance(value, dict):
+            return {str(k): json_safe(v, depth + 1) for k, v in list(value.items())}
+        if isinstance(value, list | tuple):
+            return [json_safe(v, depth + 1) for v in list(value)]
+    try:
+        text = repr(value)
+    except Exception as exc:  # a hostile __repr__ must not stop capture
+        text = f"<unrepresentable {type(value).__name__}: {exc!r}>"
+    return text if len(text) <= 200 else text[:199] + "…"
