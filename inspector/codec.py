@@ -1,6 +1,6 @@
 """The one codec for events: JSON objects for the wire and for session files, versioned.
 
-An encoded event is `{"v": 1, "type": "ResponseStarted", <fields>}`. Bytes become base64,
+An encoded event is `{"v": 1, "event": "ResponseStarted", <fields>}`. Bytes become base64,
 headers become `[name, value]` pairs of latin-1 strings (lossless: every byte maps to one code
 point), tuples become lists. Decoding checks the version, the type and the fields, and raises
 `CodecError` with a message a person can act on.
@@ -60,10 +60,11 @@ _SCHEMAS: dict[type[Event], list[tuple[str, Callable[[Any], Any], Callable[[Any]
     cls: [(f.name, *_CONVERTERS.get(str(f.type), (_same, _same))) for f in fields(cls)]
     for cls in EVENT_TYPES.values()
 }
+assert not any({"v", "event"} & {f.name for f in fields(cls)} for cls in _SCHEMAS)
 
 
 def encode(event: Event) -> dict[str, Any]:
-    out: dict[str, Any] = {"v": VERSION, "type": type(event).__name__}
+    out: dict[str, Any] = {"v": VERSION, "event": type(event).__name__}
     for name, to_json, _ in _SCHEMAS[type(event)]:
         out[name] = to_json(getattr(event, name))
     return out
@@ -75,9 +76,10 @@ def decode(obj: Any) -> Event:
     version = obj.get("v")
     if version != VERSION:
         raise CodecError(f"unsupported event version {version!r} (this inspector reads {VERSION})")
-    cls = EVENT_TYPES.get(obj.get("type"))  # type: ignore[arg-type]
+    name = obj.get("event")
+    cls = EVENT_TYPES.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise CodecError(f"unknown event type {obj.get('type')!r}")
+        raise CodecError(f"unknown event type {name!r}")
     try:
         values = {name: from_json(obj[name]) for name, _, from_json in _SCHEMAS[cls]}
     except KeyError as exc:
