@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
-from inspector.events import EVENT_TYPES, Event
+from inspector.events import EVENT_TYPES, Event, Snapshot
 
 VERSION = 1
 
@@ -54,6 +54,7 @@ _CONVERTERS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     "bytes | None": (_optional(_b64), _optional(_unb64)),
     "Headers": (_headers, _unheaders),
     "Address | None": (_optional(list), _optional(tuple)),
+    "Mapping[str, JSON]": (dict, Snapshot),
 }
 
 _SCHEMAS: dict[type[Event], list[tuple[str, Callable[[Any], Any], Callable[[Any], Any]]]] = {

@@ -9,7 +9,6 @@ through without a look. Per-request state lives in `__call__`; the object holds 
 from __future__ import annotations
 
 import inspect
-import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
@@ -20,7 +19,7 @@ from inspector.capture.options import (
     app_failed,
     cut,
     headers_from,
-    safe_snapshot,
+    snapshot,
 )
 from inspector.events import (
     ClientDisconnected,
@@ -40,6 +39,7 @@ from inspector.events import (
     WebSocketMessage,
     new_exchange_id,
     now_ns,
+    wall_time,
 )
 
 Scope = MutableMapping[str, Any]
@@ -77,7 +77,7 @@ class ASGIInspectorMiddleware:
         record = bus.record
         xid = new_exchange_id()
         started = now_ns()
-        record(_request_started, xid, started, time.time(), scope, options.redact)
+        record(_request_started, xid, started, scope, options.redact)
         request_left = response_left = options.body_limit
         request_done: int | None = None
         response_start: int | None = None
@@ -169,7 +169,7 @@ class ASGIInspectorMiddleware:
         limit = options.body_limit
         xid = new_exchange_id()
         started = now_ns()
-        record(_request_started, xid, started, time.time(), scope, options.redact)
+        record(_request_started, xid, started, scope, options.redact)
         accepted_at: int | None = None
         denial_left = limit
 
@@ -261,7 +261,9 @@ class ASGIInspectorMiddleware:
 def _with_id(scope: Scope, exchange_id: str) -> Scope:
     # A shallow copy: the app sees our key, the server's scope is left alone, and
     # scope["state"] stays the very same object (lifespan state is shared by reference).
-    return {**scope, "inspector.exchange_id": exchange_id}
+    scope = scope.copy()  # type: ignore[attr-defined]
+    scope["inspector.exchange_id"] = exchange_id
+    return scope
 
 
 def _bytes(body: Any) -> bytes:
@@ -291,7 +293,7 @@ def _as_asgi3(app: Any) -> ASGIApp:
 
 
 def _request_started(
-    xid: str, at: int, wall: float, scope: Scope, redact: frozenset[bytes] | None
+    xid: str, at: int, scope: Scope, redact: frozenset[bytes] | None
 ) -> RequestStarted:
     kind = scope["type"]
     default_scheme = "ws" if kind == "websocket" else "http"
@@ -309,8 +311,8 @@ def _request_started(
         headers=headers_from(scope.get("headers", ()), redact),
         client=_address(scope.get("client")),
         server=_address(scope.get("server")),
-        wall_time=wall,
-        snapshot=safe_snapshot(dict(scope), redact),
+        wall_time=wall_time(at),
+        snapshot=snapshot(scope, redact),
     )
 
 

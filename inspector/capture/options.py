@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from inspector.bus import EventBus, default_bus
-from inspector.events import JSON, AppFailed, Headers, json_safe
+from inspector.events import JSON, AppFailed, Headers, Snapshot
 
 DEFAULT_BODY_LIMIT = 1 << 20
 REDACTED = b"[redacted]"
@@ -58,7 +58,7 @@ def _redact_set(redact: bool | Iterable[str]) -> frozenset[bytes] | None:
 
 def headers_from(raw: Iterable[Any], redact: frozenset[bytes] | None) -> Headers:
     """ASGI headers (any iterable of 2-item byte pairs) as a tuple of tuples, masked."""
-    pairs = tuple((bytes(name), bytes(value)) for name, value in raw)
+    pairs: Headers = tuple(map(tuple, raw))  # type: ignore[arg-type]
     if redact is None:
         return pairs
     return tuple((n, REDACTED if n.lower() in redact else v) for n, v in pairs)
@@ -86,10 +86,10 @@ def redacted_snapshot(
     return masked
 
 
-def safe_snapshot(raw: dict[str, Any], redact: frozenset[bytes] | None) -> dict[str, JSON]:
-    snapshot = json_safe(raw)
-    assert isinstance(snapshot, dict)
-    return redacted_snapshot(snapshot, redact)
+def snapshot(raw: dict[str, Any], redact: frozenset[bytes] | None) -> Snapshot:
+    if redact is None:
+        return Snapshot(raw)
+    return Snapshot(raw, lambda safe: redacted_snapshot(safe, redact))
 
 
 def cut(cls: Any, exchange_id: str, at_ns: int, body: bytes, keep: int, *rest: Any) -> Any:

@@ -14,7 +14,6 @@ Transparency rules this module keeps, each from PEP 3333:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -25,7 +24,7 @@ from inspector.capture.options import (
     app_failed,
     cut,
     headers_from,
-    safe_snapshot,
+    snapshot,
 )
 from inspector.events import (
     ExchangeFinished,
@@ -40,6 +39,7 @@ from inspector.events import (
     ResponseStarted,
     new_exchange_id,
     now_ns,
+    wall_time,
 )
 
 Environ = dict[str, Any]
@@ -67,9 +67,7 @@ class WSGIInspectorMiddleware:
         xid = new_exchange_id()
         exchange = _Exchange(xid, options, start_response)
         environ["inspector.exchange_id"] = xid
-        exchange.record(
-            _request_started, xid, exchange.started, time.time(), dict(environ), options.redact
-        )
+        exchange.record(_request_started, xid, exchange.started, dict(environ), options.redact)
         length = _body_length(environ)
         if length != 0:
             environ["wsgi.input"] = _RecordedInput(environ["wsgi.input"], exchange, length)
@@ -289,7 +287,7 @@ def _body_length(environ: Environ) -> int | None:
 
 
 def _request_started(
-    xid: str, at: int, wall: float, environ: Environ, redact: frozenset[bytes] | None
+    xid: str, at: int, environ: Environ, redact: frozenset[bytes] | None
 ) -> RequestStarted:
     # PEP 3333 "Unicode Issues": environ strings are bytes decoded as latin-1.
     def raw(key: str, default: str = "") -> bytes:
@@ -312,8 +310,8 @@ def _request_started(
         headers=headers_from(_environ_headers(environ), redact),
         client=_address(environ, "REMOTE_ADDR", "REMOTE_PORT"),
         server=_address(environ, "SERVER_NAME", "SERVER_PORT"),
-        wall_time=wall,
-        snapshot=safe_snapshot(environ, redact),
+        wall_time=wall_time(at),
+        snapshot=snapshot(environ, redact),
     )
 
 
