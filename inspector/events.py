@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from itertools import count
-from typing import Literal
+from typing import Any, Literal
 
 Headers = tuple[tuple[bytes, bytes], ...]
 Source = Literal["asgi", "wsgi", "proxy"]
@@ -277,16 +277,16 @@ def json_safe(value: object, depth: int = 0) -> JSON:
     are copied first in one step (atomic under the GIL) and then walked. Exact type checks
     come first: `isinstance` with a union costs ten times more, and this runs per key.
     """
-    kind = type(value)
+    kind: type = type(value)
     if kind in _SCALARS:
         return value  # type: ignore[return-value]
     if kind is bytes:
         return value.decode("latin-1")  # type: ignore[attr-defined, no-any-return]
     if depth < 4:
         if kind is dict or isinstance(value, dict):
-            return {str(k): json_safe(v, depth + 1) for k, v in list(value.items())}
+            return {str(k): json_safe(v, depth + 1) for k, v in list(value.items())}  # type: ignore[attr-defined]
         if kind is list or kind is tuple or isinstance(value, list | tuple):
-            return [json_safe(v, depth + 1) for v in list(value)]
+            return [json_safe(v, depth + 1) for v in list(value)]  # type: ignore[call-overload]
     if isinstance(value, bool | int | float | str):  # subclasses, such as enums
         return value
     try:
@@ -355,9 +355,9 @@ def _fast_frozen_init(cls: type[Event]) -> None:
     namespace: dict[str, object] = {f"_set_{n}": getattr(cls, n).__set__ for n in names}
     namespace.update({f"_default_{n}": v for n, v in defaults.items()})
     exec(f"def __init__(self, {params}):\n{body}", namespace)
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
-    cls.__init__ = init  # type: ignore[misc]
+    init: Any = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    setattr(cls, "__init__", init)  # noqa: B010
 
 
 for _cls in EVENT_TYPES.values():

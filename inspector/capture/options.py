@@ -7,7 +7,7 @@ events on the bus thread: normalising and masking headers, cutting bodies to the
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from inspector.bus import EventBus, default_bus
@@ -58,7 +58,7 @@ def _redact_set(redact: bool | Iterable[str]) -> frozenset[bytes] | None:
 
 def headers_from(raw: Iterable[Any], redact: frozenset[bytes] | None) -> Headers:
     """ASGI headers (any iterable of 2-item byte pairs) as a tuple of tuples, masked."""
-    pairs: Headers = tuple(map(tuple, raw))  # type: ignore[arg-type]
+    pairs: Headers = tuple(map(tuple, raw))
     if redact is None:
         return pairs
     return tuple((n, REDACTED if n.lower() in redact else v) for n, v in pairs)
@@ -86,7 +86,7 @@ def redacted_snapshot(
     return masked
 
 
-def snapshot(raw: dict[str, Any], redact: frozenset[bytes] | None) -> Snapshot:
+def snapshot(raw: Mapping[str, Any], redact: frozenset[bytes] | None) -> Snapshot:
     if redact is None:
         return Snapshot(raw)
     return Snapshot(raw, lambda safe: redacted_snapshot(safe, redact))
