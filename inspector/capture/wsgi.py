@@ -271,11 +271,13 @@ class _RecordedInput:
 
 
 def _body_length(environ: Environ) -> int | None:
-    """0 when no body can follow, None when its length is unknown (chunked)."""
-    if (
-        environ.get("wsgi.input_terminated")
-        or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-    ):
+    """0 when no body can follow, None when its length is unknown (chunked).
+
+    `wsgi.input_terminated` (gunicorn sets it on every request) only promises EOF at the end
+    of the body; as in RFC 9112 section 6.3, a request without Content-Length or chunked
+    Transfer-Encoding has no body.
+    """
+    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
         return None
     try:
         return max(int(environ.get("CONTENT_LENGTH") or 0), 0)
