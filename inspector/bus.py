@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -157,7 +158,7 @@ class EventBus:
             if not queue:
                 with self._drained:
                     self._drained.notify_all()
-                threading.Event().wait(self.interval)
+                time.sleep(self.interval)
                 continue
             with self._lock:
                 self._busy = True

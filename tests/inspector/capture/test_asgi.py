@@ -5,28 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from inspector import ASGIInspectorMiddleware, EventBus
 from inspector import events as ev
+from tests.inspector.capture.conftest import collect
 
 Message = dict[str, Any]
-
-
-@pytest.fixture
-def bus() -> Iterator[EventBus]:
-    bus = EventBus()
-    yield bus
-    bus.close()
-
-
-def collect(bus: EventBus) -> list[ev.Event]:
-    seen: list[ev.Event] = []
-    bus.subscribe(seen.extend)
-    return seen
 
 
 class FakeServer:

@@ -14,19 +14,7 @@ import pytest
 
 from inspector import EventBus, WSGIInspectorMiddleware
 from inspector import events as ev
-
-
-@pytest.fixture
-def bus() -> Iterator[EventBus]:
-    bus = EventBus()
-    yield bus
-    bus.close()
-
-
-def collect(bus: EventBus) -> list[ev.Event]:
-    seen: list[ev.Event] = []
-    bus.subscribe(seen.extend)
-    return seen
+from tests.inspector.capture.conftest import collect
 
 
 def environ(body: bytes = b"", **extra: Any) -> dict[str, Any]:
