@@ -94,6 +94,12 @@ class EventBus:
         """Queue an event that is already built."""
         self.record(_same, event)
 
+    def publish_all(self, events: Sequence[Event]) -> None:
+        """Queue events that are already built (a collector hands over a peer's batch)."""
+        self._queue.extend([(_same, event) for event in events])
+        if len(self._queue) > self.capacity:
+            self._shed()
+
     def capture_failed(self, exchange_id: str, where: str, exc: BaseException) -> None:
         """Called by capture points when their own code raised; the app never sees it."""
         self._capture_errors += 1
@@ -214,9 +220,19 @@ _default_lock = threading.Lock()
 
 
 def default_bus() -> EventBus:
-    """The process-wide bus that capture points use unless given one."""
+    """The process-wide bus that capture points use unless given one.
+
+    Its events stream to the viewer at `INSPECTOR_BUS` (default: the per-user socket, see
+    `inspector.wire`); `INSPECTOR_BUS=off` keeps them in this process.
+    """
     global _default_bus
     with _default_lock:
         if _default_bus is None:
-            _default_bus = EventBus()
+            from inspector import sink, wire  # the sink imports this module
+
+            bus = EventBus()
+            address = wire.address_from_env()
+            if address is not None:
+                sink.Sink(address, token=os.environ.get("INSPECTOR_TOKEN")).attach(bus)
+            _default_bus = bus
         return _default_bus

@@ -95,7 +95,7 @@ def dumps(event: Event) -> str:
     return json.dumps(encode(event), separators=(",", ":"))
 
 
-def loads(line: str | bytes) -> Event:
+def loads(line: str | bytes | bytearray) -> Event:
     try:
         obj = json.loads(line)
     except ValueError as exc:

@@ -40,7 +40,8 @@ class _ExchangeIds:
 
     def reset(self) -> None:
         # All in C: `next()` on this costs about as much as one attribute lookup.
-        self.ids = map((secrets.token_hex(6) + "-").__add__, map(str, count(1)))
+        self.prefix = secrets.token_hex(6)
+        self.ids = map((self.prefix + "-").__add__, map(str, count(1)))
 
 
 _ids = _ExchangeIds()
@@ -48,6 +49,11 @@ _ids = _ExchangeIds()
 
 def new_exchange_id() -> str:
     return next(_ids.ids)
+
+
+def exchange_id_prefix() -> str:
+    """This process's part of the exchange ids it draws (it changes in a forked child)."""
+    return _ids.prefix
 
 
 # Wall-clock time of a monotonic stamp, for display: capture stamps only the monotonic clock.
@@ -240,6 +246,23 @@ class EventsDropped(Event):
     where: str
 
 
+@dataclass(frozen=True, slots=True)
+class PeerConnected(Event):
+    """A process began sending events to a collector: its exchanges carry ids starting with
+    `prefix`. Sessions keep it, so a reopened session still knows which worker did what."""
+
+    prefix: str
+    host: str
+    pid: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerDisconnected(Event):
+    prefix: str
+    reason: str
+
+
 EVENT_TYPES: Mapping[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -263,6 +286,8 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
         WebSocketDenied,
         CaptureFailed,
         EventsDropped,
+        PeerConnected,
+        PeerDisconnected,
     )
 }
 

@@ -54,7 +54,7 @@ class ASGIInspectorMiddleware:
         self,
         app: Any,
         *,
-        bus: EventBus | None = None,
+        bus: EventBus | str | None = None,
         body_limit: int = DEFAULT_BODY_LIMIT,
         redact: bool | Iterable[str] = False,
         enabled: bool = True,

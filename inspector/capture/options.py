@@ -12,6 +12,7 @@ from typing import Any
 
 from inspector.bus import EventBus, default_bus
 from inspector.events import JSON, AppFailed, Headers, Snapshot
+from inspector.sink import bus_to
 
 DEFAULT_BODY_LIMIT = 1 << 20
 REDACTED = b"[redacted]"
@@ -23,7 +24,8 @@ SENSITIVE_HEADERS = frozenset(
 class CaptureOptions:
     """Configuration shared by `ASGIInspectorMiddleware` and `WSGIInspectorMiddleware`.
 
-    bus: where events go (default: the process-wide bus).
+    bus: where events go: a bus, or a bus address such as "tcp://127.0.0.1:7999" (default:
+        the process-wide bus, which streams to `INSPECTOR_BUS` or the per-user default).
     body_limit: bytes kept per direction per exchange (and per WebSocket message); the rest is
         counted, not kept.
     redact: header names to mask in captured events (True: the usual secrets). Off by default:
@@ -33,13 +35,15 @@ class CaptureOptions:
 
     def __init__(
         self,
-        bus: EventBus | None = None,
+        bus: EventBus | str | None = None,
         body_limit: int = DEFAULT_BODY_LIMIT,
         redact: bool | Iterable[str] = False,
         enabled: bool = True,
     ) -> None:
         if body_limit < 0:
             raise ValueError("body_limit must be >= 0")
+        if isinstance(bus, str):
+            bus = bus_to(bus)
         self.bus = bus if bus is not None else default_bus()
         self.body_limit = body_limit
         self.redact: frozenset[bytes] | None = _redact_set(redact)

@@ -52,7 +52,7 @@ class WSGIInspectorMiddleware:
         self,
         app: WSGIApp,
         *,
-        bus: EventBus | None = None,
+        bus: EventBus | str | None = None,
         body_limit: int = DEFAULT_BODY_LIMIT,
         redact: bool | Iterable[str] = False,
         enabled: bool = True,

@@ -58,4 +58,6 @@ def one_of_each() -> list[ev.Event]:
         ev.WebSocketDenied(XID, 17, 401, ()),
         ev.CaptureFailed(XID, 18, "send", "KeyError('status')"),
         ev.EventsDropped("", 19, 3, 10, "bus"),
+        ev.PeerConnected("", 20, "0a1b2c", "web-1", 4242, "gunicorn"),
+        ev.PeerDisconnected("", 21, "0a1b2c", "disconnected"),
     ]

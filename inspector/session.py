@@ -1,0 +1,134 @@
+"""Session files: every event as it arrived, one codec line each, so a viewer can reopen them.
+
+A session starts with a header line (`{"inspector": "session", "v": 1, ...}`) and then holds
+one event per line in the codec's format. The writer appends and flushes each batch as it
+arrives, so a crash loses nothing already received. The reader names the line of any problem;
+a last line cut short by a crash is skipped and counted, not fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import IO
+
+from inspector import codec
+from inspector import events as ev
+from inspector.events import JSON, Event
+from inspector.redact import REDACTED, mask_headers, redaction_names
+
+VERSION = 1
+
+
+class SessionError(ValueError):
+    pass
+
+
+class SessionWriter:
+    """A bus subscriber that appends every event to a session file."""
+
+    def __init__(self, path: str | Path, transform: Callable[[Event], Event] | None = None) -> None:
+        self.path = Path(path)
+        self._transform = transform
+        self._file: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        if self._file.tell() == 0:
+            header = {"inspector": "session", "v": VERSION, "created": time.time()}
+            self._file.write(json.dumps(header) + "\n")
+            self._file.flush()
+        self.written = 0
+
+    def __call__(self, events: Sequence[Event]) -> None:
+        transform, dumps = self._transform, codec.dumps
+        if transform is not None:
+            events = [transform(event) for event in events]
+        self._file.write("".join([dumps(event) + "\n" for event in events]))
+        self._file.flush()
+        self.written += len(events)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+_HEADER_FIELDS = {
+    ev.RequestStarted: "headers",
+    ev.ResponseStarted: "headers",
+    ev.ResponseRestarted: "headers",
+    ev.ResponseTrailers: "headers",
+    ev.WebSocketAccepted: "headers",
+    ev.WebSocketDenied: "headers",
+}
+
+
+def redactor(redact: bool | Iterable[str]) -> Callable[[Event], Event] | None:
+    """A function masking secret headers in events (and in request snapshots), or None."""
+    names = redaction_names(redact)
+    if not names:
+        return None
+    environ_keys = {"HTTP_" + name.upper().replace("-", "_") for name in names}
+
+    def mask_snapshot(snapshot: Mapping[str, JSON]) -> dict[str, JSON]:
+        safe = dict(snapshot)
+        for key in environ_keys & safe.keys():
+            safe[key] = REDACTED
+        headers = safe.get("headers")
+        if isinstance(headers, list):  # an ASGI scope's [[name, value], ...]
+            safe["headers"] = [
+                [pair[0], REDACTED]
+                if isinstance(pair, list) and len(pair) == 2 and str(pair[0]).lower() in names
+                else pair
+                for pair in headers
+            ]
+        return safe
+
+    def redact_event(event: Event) -> Event:
+        if type(event) not in _HEADER_FIELDS:
+            return event
+        masked = mask_headers(event.headers, names)  # type: ignore[attr-defined]
+        if isinstance(event, ev.RequestStarted):
+            return replace(event, headers=masked, snapshot=mask_snapshot(event.snapshot))
+        return replace(event, headers=masked)  # type: ignore[call-arg]
+
+    return redact_event
+
+
+def read_session(path: str | Path) -> Iterator[Event]:
+    """The events of a session file, in order. Raises SessionError naming the bad line."""
+    with open(path, encoding="utf-8", errors="surrogateescape") as file:
+        lines = iter(enumerate(file, 1))
+        first = next(lines, None)
+        if first is None:
+            return
+        _check_header(path, first[1])
+        previous: tuple[int, str] | None = None
+        for number, line in lines:
+            if previous is not None:
+                yield _event(path, *previous)
+            previous = (number, line)
+        if previous is not None:
+            number, line = previous
+            if line.endswith("\n"):
+                yield _event(path, number, line)
+            # else: the writer died mid-line; everything before it is whole.
+
+
+def _check_header(path: str | Path, line: str) -> None:
+    try:
+        header = json.loads(line)
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("inspector") != "session":
+        raise SessionError(f"{path}: not an inspector session (line 1 is not a session header)")
+    if header.get("v") != VERSION:
+        raise SessionError(
+            f"{path}: session format version {header.get('v')!r}; this inspector reads {VERSION}"
+        )
+
+
+def _event(path: str | Path, number: int, line: str) -> Event:
+    try:
+        return codec.loads(line)
+    except codec.CodecError as exc:
+        raise SessionError(f"{path}:{number}: {exc}") from None

@@ -1,0 +1,140 @@
+"""The store: the exchanges a viewer holds, folded from events, bounded by count and by bytes.
+
+Exchanges stay in arrival order (the order their first event arrived). Past `max_exchanges`
+or `max_bytes` (captured body and message bytes plus a fixed cost per exchange) the oldest
+exchanges are evicted and counted. The store also remembers where events came from: each
+process draws its own exchange-id prefix, and a collector tells the store which process
+(`Origin`) owns a prefix.
+
+Not thread-safe: one thread (the UI's, or the collector's) owns a store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from inspector import events as ev
+from inspector.exchange import Exchange
+
+DEFAULT_MAX_EXCHANGES = 100_000
+DEFAULT_MAX_BYTES = 512 << 20
+_EXCHANGE_COST = 2048
+"""A rough count of the bytes an exchange holds besides its bodies (headers, events)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """One process feeding the store: where a worker's exchanges came from."""
+
+    host: str
+    pid: int
+    name: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.name}[{self.pid}]" if self.name else f"pid {self.pid}"
+
+
+def prefix_of(exchange_id: str) -> str:
+    """The per-process part of an exchange id (see `events.new_exchange_id`)."""
+    return exchange_id.rpartition("-")[0]
+
+
+def _cost(event: ev.Event) -> int:
+    match event:
+        case ev.RequestBodyChunk(data=data) | ev.ResponseBodyChunk(data=data):
+            return len(data)
+        case ev.ResponseBodyWritten(data=data):
+            return len(data)
+        case ev.WebSocketMessage(text=text, data=data):
+            return len(text) if text is not None else len(data or b"")
+    return 0
+
+
+class Store:
+    def __init__(
+        self,
+        max_exchanges: int = DEFAULT_MAX_EXCHANGES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        if max_exchanges < 1 or max_bytes < 1:
+            raise ValueError("a store holds at least one exchange and one byte")
+        self.max_exchanges = max_exchanges
+        self.max_bytes = max_bytes
+        self._exchanges: dict[str, Exchange] = {}
+        self._costs: dict[str, int] = {}
+        self.bytes = 0
+        self.origins: dict[str, Origin] = {}
+        self.connected: set[str] = set()
+        """Prefixes of the processes sending events right now."""
+        self.evicted = 0
+        """Exchanges dropped to stay within bounds."""
+        self.events_dropped = 0
+        """Events that capture points or sinks reported as dropped (`EventsDropped`)."""
+        self.events_seen = 0
+
+    def __len__(self) -> int:
+        return len(self._exchanges)
+
+    def __iter__(self) -> Iterator[Exchange]:
+        return iter(self._exchanges.values())
+
+    def __contains__(self, exchange_id: object) -> bool:
+        return exchange_id in self._exchanges
+
+    def get(self, exchange_id: str) -> Exchange | None:
+        return self._exchanges.get(exchange_id)
+
+    def origin(self, exchange_id: str) -> Origin | None:
+        return self.origins.get(prefix_of(exchange_id))
+
+    def add(self, events: Iterable[ev.Event]) -> tuple[list[Exchange], set[str]]:
+        """Fold `events` in. Returns the exchanges that are new, and the ids of all touched."""
+        exchanges, costs = self._exchanges, self._costs
+        new: list[Exchange] = []
+        touched: set[str] = set()
+        for event in events:
+            self.events_seen += 1
+            xid = event.exchange_id
+            if not xid:
+                self._note(event)
+                continue
+            exchange = exchanges.get(xid)
+            if exchange is None:
+                exchange = exchanges[xid] = Exchange(xid)
+                costs[xid] = _EXCHANGE_COST
+                self.bytes += _EXCHANGE_COST
+                new.append(exchange)
+            exchange.apply(event)
+            cost = _cost(event)
+            if cost:
+                costs[xid] += cost
+                self.bytes += cost
+            touched.add(xid)
+        self._evict()
+        if len(new) and new[0].id not in exchanges:
+            new = [exchange for exchange in new if exchange.id in exchanges]
+        return new, touched
+
+    def _note(self, event: ev.Event) -> None:
+        match event:
+            case ev.EventsDropped(count=count):
+                self.events_dropped += count
+            case ev.PeerConnected(prefix=prefix, host=host, pid=pid, name=name):
+                self.origins[prefix] = Origin(host, pid, name)
+                self.connected.add(prefix)
+            case ev.PeerDisconnected(prefix=prefix):
+                self.connected.discard(prefix)
+
+    def _evict(self) -> None:
+        exchanges = self._exchanges
+        while exchanges and (len(exchanges) > self.max_exchanges or self.bytes > self.max_bytes):
+            xid = next(iter(exchanges))
+            del exchanges[xid]
+            self.bytes -= self._costs.pop(xid)
+            self.evicted += 1
+
+    def clear(self) -> None:
+        self._exchanges.clear()
+        self._costs.clear()
+        self.bytes = 0

@@ -1,0 +1,95 @@
+"""Session files: append as events arrive, reopen exactly, and say which line is bad."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from inspector import events as ev
+from inspector.session import SessionError, SessionWriter, read_session, redactor
+from tests.inspector.samples import XID, one_of_each, request_started
+
+
+def test_a_session_reopens_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    events = one_of_each()
+    writer = SessionWriter(path)
+    writer(events[:5])
+    # Appended and flushed per batch: a reader sees them before the writer closes.
+    assert list(read_session(path)) == events[:5]
+    writer(events[5:])
+    writer.close()
+    assert list(read_session(path)) == events
+    header = json.loads(path.read_text().splitlines()[0])
+    assert (header["inspector"], header["v"]) == ("session", 1)
+
+
+def test_saving_again_appends(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    for batch in ([request_started()], [ev.ClientDisconnected(XID, 5)]):
+        writer = SessionWriter(path)
+        writer(batch)
+        writer.close()
+    assert [type(e) for e in read_session(path)] == [ev.RequestStarted, ev.ClientDisconnected]
+
+
+def test_a_line_cut_short_by_a_crash_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    writer = SessionWriter(path)
+    writer([request_started()])
+    writer.close()
+    with path.open("a") as file:
+        file.write('{"v": 1, "event": "ClientDiscon')
+    assert list(read_session(path)) == [request_started()]
+
+
+def test_bad_files_name_the_problem(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_text("GET / HTTP/1.1\n")
+    with pytest.raises(SessionError, match="not an inspector session"):
+        list(read_session(path))
+    path.write_text('{"inspector": "session", "v": 7}\n')
+    with pytest.raises(SessionError, match="version 7; this inspector reads 1"):
+        list(read_session(path))
+    path.write_text('{"inspector": "session", "v": 1}\n{"v": 1, "event": "Bogus"}\n{}\n')
+    with pytest.raises(SessionError, match=r"s.jsonl:2: unknown event type 'Bogus'"):
+        list(read_session(path))
+    path.write_text("")
+    assert list(read_session(path)) == []
+
+
+def test_redaction_masks_headers_and_snapshots() -> None:
+    secret = ((b"Authorization", b"Bearer t"), (b"accept", b"*/*"), (b"cookie", b"a=1"))
+    environ = {"HTTP_AUTHORIZATION": "Bearer t", "PATH_INFO": "/"}
+    scope = {"headers": [["authorization", "Bearer t"], ["accept", "*/*"]]}
+    redact = redactor(True)
+    assert redact is not None
+    assert redactor(False) is None
+    for snapshot in (environ, scope):
+        started = replace(request_started(), headers=secret, snapshot=snapshot)
+        masked = redact(started)
+        assert isinstance(masked, ev.RequestStarted)
+        assert masked.headers == (
+            (b"Authorization", b"[redacted]"),
+            (b"accept", b"*/*"),
+            (b"cookie", b"[redacted]"),
+        )
+        assert "Bearer t" not in json.dumps(dict(masked.snapshot))
+    response = ev.ResponseStarted(XID, 1, 200, ((b"Set-Cookie", b"s=1"), (b"x", b"y")), False)
+    assert redact(response).headers == ((b"Set-Cookie", b"[redacted]"), (b"x", b"y"))  # type: ignore[attr-defined]
+    body = ev.RequestBodyChunk(XID, 2, b"token=1", 7, False)
+    assert redact(body) is body
+    only_x = redactor(["X"])
+    assert only_x is not None
+    assert only_x(response).headers[1] == (b"x", b"[redacted]")
+
+
+def test_redacted_sessions_hold_no_secret(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    writer = SessionWriter(path, redactor(True))
+    writer([replace(request_started(), headers=((b"authorization", b"Bearer t"),))])
+    writer.close()
+    assert "Bearer t" not in path.read_text()

@@ -1,0 +1,77 @@
+"""The store: folding, arrival order, bounds by count and bytes, origins and drop counts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from inspector import events as ev
+from inspector.store import Origin, Store, prefix_of
+from tests.inspector.samples import request_started
+
+
+def started(xid: str) -> ev.RequestStarted:
+    return replace(request_started(), exchange_id=xid)
+
+
+def test_add_reports_new_and_touched_exchanges() -> None:
+    store = Store()
+    new, touched = store.add([started("p-1"), started("p-2"), ev.ClientDisconnected("p-1", 9)])
+    assert [x.id for x in new] == ["p-1", "p-2"]
+    assert touched == {"p-1", "p-2"}
+    new, touched = store.add([ev.ExchangeFinished("p-1", 10, "completed", 1, 2, 3)])
+    assert new == []
+    assert touched == {"p-1"}
+    one = store.get("p-1")
+    assert one is not None
+    assert one.client_disconnected
+    assert one.state == "completed"
+    assert [x.id for x in store] == ["p-1", "p-2"]
+    assert len(store) == 2
+    assert "p-2" in store
+
+
+def test_the_oldest_exchanges_go_first_past_the_count() -> None:
+    store = Store(max_exchanges=3)
+    new, _ = store.add([started(f"p-{n}") for n in range(5)])
+    assert [x.id for x in store] == ["p-2", "p-3", "p-4"]
+    assert [x.id for x in new] == ["p-2", "p-3", "p-4"]
+    assert store.evicted == 2
+
+
+def test_bytes_bound_counts_bodies() -> None:
+    store = Store(max_bytes=3 * 2048 + 1000)
+    store.add([started("p-1"), ev.ResponseBodyChunk("p-1", 1, b"x" * 900, 5000, True)])
+    store.add([started("p-2"), started("p-3")])
+    assert len(store) == 3
+    store.add([ev.WebSocketMessage("p-3", 2, "client", "y" * 200, None, 200)])
+    assert [x.id for x in store] == ["p-2", "p-3"]
+    assert store.bytes == 2 * 2048 + 200
+
+
+def test_origins_connections_and_drops() -> None:
+    store = Store()
+    store.add(
+        [
+            ev.PeerConnected("", 1, "aa11", "web-1", 101, "gunicorn"),
+            ev.PeerConnected("", 1, "bb22", "web-1", 102, "gunicorn"),
+            started("aa11-1"),
+            ev.EventsDropped("", 2, 7, 7, "sink"),
+            ev.PeerDisconnected("", 3, "bb22", "disconnected"),
+        ]
+    )
+    assert store.origin("aa11-1") == Origin("web-1", 101, "gunicorn")
+    assert str(store.origin("aa11-1")) == "gunicorn[101]"
+    assert store.origin("cc33-1") is None
+    assert prefix_of("aa11-42") == "aa11"
+    assert store.connected == {"aa11"}
+    assert store.events_dropped == 7
+    store.clear()
+    assert len(store) == 0
+    assert store.bytes == 0
+
+
+def test_bounds_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        Store(max_exchanges=0)
