@@ -42,6 +42,15 @@ class BusStats:
     last_error: str | None
 
 
+class RecordFailed(Exception):
+    """Raised (from the real error) by a factory that knows which exchange it was building."""
+
+    def __init__(self, exchange_id: str, where: str) -> None:
+        super().__init__(exchange_id, where)
+        self.exchange_id = exchange_id
+        self.where = where
+
+
 def _same(event: Event) -> Event:
     return event
 
@@ -189,6 +198,14 @@ class EventBus:
                 break
             try:
                 events.append(record[0](*record[1:]))
+            except RecordFailed as failed:
+                self._capture_errors += 1
+                self._last_error = f"{failed.where}: {failed.__cause__!r}"
+                events.append(
+                    CaptureFailed(
+                        failed.exchange_id, now_ns(), failed.where, repr(failed.__cause__)
+                    )
+                )
             except Exception as exc:
                 self._capture_errors += 1
                 self._last_error = f"building {getattr(record[0], '__name__', record[0])}: {exc!r}"
@@ -223,7 +240,8 @@ def default_bus() -> EventBus:
     """The process-wide bus that capture points use unless given one.
 
     Its events stream to the viewer at `INSPECTOR_BUS` (default: the per-user socket, see
-    `inspector.wire`); `INSPECTOR_BUS=off` keeps them in this process.
+    `inspector.wire`; `off` keeps them in this process), presenting `INSPECTOR_TOKEN` if set,
+    and keeping at most `INSPECTOR_BUFFER` events while no viewer reads them.
     """
     global _default_bus
     with _default_lock:
@@ -233,6 +251,8 @@ def default_bus() -> EventBus:
             bus = EventBus()
             address = wire.address_from_env()
             if address is not None:
-                sink.Sink(address, token=os.environ.get("INSPECTOR_TOKEN")).attach(bus)
+                token = os.environ.get("INSPECTOR_TOKEN") or None
+                capacity = int(os.environ.get("INSPECTOR_BUFFER") or sink.DEFAULT_CAPACITY)
+                sink.Sink(address, token=token, capacity=capacity).attach(bus)
             _default_bus = bus
         return _default_bus

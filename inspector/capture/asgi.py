@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from inspector.bus import EventBus
+from inspector.bus import EventBus, RecordFailed
 from inspector.capture.options import (
     DEFAULT_BODY_LIMIT,
     CaptureOptions,
@@ -23,6 +23,7 @@ from inspector.capture.options import (
 )
 from inspector.events import (
     ClientDisconnected,
+    Event,
     ExchangeFinished,
     MessageRelayed,
     Outcome,
@@ -78,70 +79,20 @@ class ASGIInspectorMiddleware:
         xid = new_exchange_id()
         started = now_ns()
         record(_request_started, xid, started, scope, options.redact)
-        request_left = response_left = options.body_limit
-        request_done: int | None = None
-        response_start: int | None = None
+        # Only the bus thread reads or changes this; see _State.
+        state = [xid, started, options.body_limit, options.body_limit, None, None, options.redact]
 
         async def inspect_receive() -> Message:
-            nonlocal request_left, request_done
             message = await receive()
             try:
-                at = now_ns()
-                kind = message["type"]
-                if kind == "http.request":
-                    body = _bytes(message.get("body", b""))
-                    more = message.get("more_body", False)
-                    keep = min(request_left, len(body))
-                    request_left -= keep
-                    record(cut, RequestBodyChunk, xid, at, body, keep, more)
-                    if not more:
-                        request_done = at
-                elif kind == "http.disconnect":
-                    record(ClientDisconnected, xid, at)
-                else:
-                    record(MessageRelayed, xid, at, "receive", kind)
+                record(_http_received, state, now_ns(), message.copy())  # type: ignore[attr-defined]
             except Exception as exc:
                 bus.capture_failed(xid, "receive", exc)
             return message
 
         async def inspect_send(message: Message) -> None:
-            nonlocal response_left, response_start
             try:
-                at = now_ns()
-                kind = message["type"]
-                if kind == "http.response.body":
-                    body = _bytes(message.get("body", b""))
-                    keep = min(response_left, len(body))
-                    response_left -= keep
-                    more = message.get("more_body", False)
-                    record(cut, ResponseBodyChunk, xid, at, body, keep, more)
-                elif kind == "http.response.start":
-                    response_start = at
-                    headers = tuple(message.get("headers", ()))
-                    trailers = message.get("trailers", False)
-                    record(
-                        _response_started,
-                        xid,
-                        at,
-                        message["status"],
-                        headers,
-                        trailers,
-                        options.redact,
-                    )
-                elif kind == "http.response.trailers":
-                    headers = tuple(message.get("headers", ()))
-                    more = message.get("more_trailers", False)
-                    record(_trailers, xid, at, headers, more, options.redact)
-                elif kind == "http.response.zerocopysend":
-                    # ASGI "Zero Copy Send" extension: the file descriptor is never read.
-                    more = message.get("more_body", False)
-                    offset, count = message.get("offset"), message.get("count")
-                    record(ResponseFileSent, xid, at, "zerocopysend", None, offset, count, more)
-                elif kind == "http.response.pathsend":
-                    path = str(message["path"])
-                    record(ResponseFileSent, xid, at, "pathsend", path, None, None, False)
-                else:
-                    record(MessageRelayed, xid, at, "send", kind)
+                record(_http_sent, state, now_ns(), message.copy())  # type: ignore[attr-defined]
             except Exception as exc:
                 bus.capture_failed(xid, "send", exc)
             await send(message)
@@ -151,93 +102,35 @@ class ASGIInspectorMiddleware:
             await self.app(_with_id(scope, xid), inspect_receive, inspect_send)
             outcome = "completed"
         except Exception as exc:
-            record(app_failed, xid, now_ns(), exc, response_start is not None)
+            record(_app_failed, state, now_ns(), exc)
             raise
         except BaseException:
             outcome = "cancelled"
             raise
         finally:
-            end = now_ns()
-            request_ns = None if request_done is None else request_done - started
-            first_byte_ns = None if response_start is None else response_start - started
-            record(ExchangeFinished, xid, end, outcome, request_ns, first_byte_ns, end - started)
+            record(_finished, state, now_ns(), outcome)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         options = self.options
         bus = options.bus
         record = bus.record
-        limit = options.body_limit
         xid = new_exchange_id()
         started = now_ns()
         record(_request_started, xid, started, scope, options.redact)
-        accepted_at: int | None = None
-        denial_left = limit
+        # The request body slot is unused; "response" is a denial's body. See _State.
+        state = [xid, started, options.body_limit, options.body_limit, None, None, options.redact]
 
         async def inspect_receive() -> Message:
             message = await receive()
             try:
-                at = now_ns()
-                kind = message["type"]
-                if kind == "websocket.receive":
-                    record(
-                        _ws_message,
-                        xid,
-                        at,
-                        "client",
-                        message.get("text"),
-                        message.get("bytes"),
-                        limit,
-                    )
-                elif kind == "websocket.connect":
-                    record(WebSocketHandshakeReceived, xid, at)
-                elif kind == "websocket.disconnect":
-                    code = message.get("code", 1005)
-                    reason = message.get("reason") or ""
-                    accepted = accepted_at is not None
-                    record(WebSocketClosed, xid, at, "client", code, reason, accepted)
-                else:
-                    record(MessageRelayed, xid, at, "receive", kind)
+                record(_ws_received, state, now_ns(), message.copy())  # type: ignore[attr-defined]
             except Exception as exc:
                 bus.capture_failed(xid, "receive", exc)
             return message
 
         async def inspect_send(message: Message) -> None:
-            nonlocal accepted_at, denial_left
             try:
-                at = now_ns()
-                kind = message["type"]
-                if kind == "websocket.send":
-                    record(
-                        _ws_message,
-                        xid,
-                        at,
-                        "server",
-                        message.get("text"),
-                        message.get("bytes"),
-                        limit,
-                    )
-                elif kind == "websocket.accept":
-                    accepted_at = at
-                    headers = tuple(message.get("headers", ()))
-                    subprotocol = message.get("subprotocol")
-                    record(_ws_accepted, xid, at, subprotocol, headers, options.redact)
-                elif kind == "websocket.close":
-                    code = message.get("code", 1000)
-                    reason = message.get("reason") or ""
-                    accepted = accepted_at is not None
-                    record(WebSocketClosed, xid, at, "server", code, reason, accepted)
-                elif kind == "websocket.http.response.start":
-                    # ASGI "WebSocket Denial Response" extension.
-                    headers = tuple(message.get("headers", ()))
-                    record(_ws_denied, xid, at, message["status"], headers, options.redact)
-                elif kind == "websocket.http.response.body":
-                    body = _bytes(message.get("body", b""))
-                    keep = min(denial_left, len(body))
-                    denial_left -= keep
-                    more = message.get("more_body", False)
-                    record(cut, ResponseBodyChunk, xid, at, body, keep, more)
-                else:
-                    record(MessageRelayed, xid, at, "send", kind)
+                record(_ws_sent, state, now_ns(), message.copy())  # type: ignore[attr-defined]
             except Exception as exc:
                 bus.capture_failed(xid, "send", exc)
             await send(message)
@@ -247,15 +140,13 @@ class ASGIInspectorMiddleware:
             await self.app(_with_id(scope, xid), inspect_receive, inspect_send)
             outcome = "completed"
         except Exception as exc:
-            record(app_failed, xid, now_ns(), exc, accepted_at is not None)
+            record(_app_failed, state, now_ns(), exc)
             raise
         except BaseException:
             outcome = "cancelled"
             raise
         finally:
-            end = now_ns()
-            first_byte_ns = None if accepted_at is None else accepted_at - started
-            record(ExchangeFinished, xid, end, outcome, None, first_byte_ns, end - started)
+            record(_finished, state, now_ns(), outcome)
 
 
 def _with_id(scope: Scope, exchange_id: str) -> Scope:
@@ -289,7 +180,14 @@ def _as_asgi3(app: Any) -> ASGIApp:
     return asgi2_adapter
 
 
-# Factories: these run on the bus thread, never on the request path.
+# Factories: these run on the bus thread, never on the request path. The request path only
+# stamps the time and copies each message (a shallow copy: an app may reuse its dicts); the
+# bus thread reads the copy and keeps the exchange's running state in a list, the cheapest
+# thing to make per request:
+#   [exchange id, start ns, request bytes still kept, response bytes still kept,
+#    request body done at, response started at, redact]
+_State = list[Any]
+_XID, _START, _REQUEST_LEFT, _RESPONSE_LEFT, _REQUEST_DONE, _RESPONSE_AT, _REDACT = range(7)
 
 
 def _request_started(
@@ -320,36 +218,117 @@ def _address(value: Any) -> Any:
     return None if value is None else tuple(value)
 
 
-def _response_started(
-    xid: str, at: int, status: int, headers: Any, trailers: bool, redact: frozenset[bytes] | None
-) -> ResponseStarted:
-    return ResponseStarted(xid, at, int(status), headers_from(headers, redact), bool(trailers))
+def _body(state: _State, slot: int, cls: Any, at: int, message: Message) -> Event:
+    body = _bytes(message.get("body", b""))
+    keep = min(state[slot], len(body))
+    state[slot] -= keep
+    event: Event = cut(cls, state[_XID], at, body, keep, message.get("more_body", False))
+    return event
 
 
-def _trailers(
-    xid: str, at: int, headers: Any, more: bool, redact: frozenset[bytes] | None
-) -> ResponseTrailers:
-    return ResponseTrailers(xid, at, headers_from(headers, redact), bool(more))
+def _http_received(state: _State, at: int, message: Message) -> Event:
+    try:
+        kind = message["type"]
+        if kind == "http.request":
+            if not message.get("more_body", False):
+                state[_REQUEST_DONE] = at
+            return _body(state, _REQUEST_LEFT, RequestBodyChunk, at, message)
+        if kind == "http.disconnect":
+            return ClientDisconnected(state[_XID], at)
+        return MessageRelayed(state[_XID], at, "receive", kind)
+    except Exception as exc:
+        raise RecordFailed(state[_XID], "receive") from exc
 
 
-def _ws_accepted(
-    xid: str, at: int, subprotocol: str | None, headers: Any, redact: frozenset[bytes] | None
-) -> WebSocketAccepted:
-    return WebSocketAccepted(xid, at, subprotocol, headers_from(headers, redact))
+def _http_sent(state: _State, at: int, message: Message) -> Event:
+    xid = state[_XID]
+    try:
+        kind = message["type"]
+        if kind == "http.response.body":
+            return _body(state, _RESPONSE_LEFT, ResponseBodyChunk, at, message)
+        if kind == "http.response.start":
+            state[_RESPONSE_AT] = at
+            headers = headers_from(message.get("headers", ()), state[_REDACT])
+            trailers = bool(message.get("trailers", False))
+            return ResponseStarted(xid, at, int(message["status"]), headers, trailers)
+        if kind == "http.response.trailers":
+            headers = headers_from(message.get("headers", ()), state[_REDACT])
+            return ResponseTrailers(xid, at, headers, bool(message.get("more_trailers", False)))
+        if kind == "http.response.zerocopysend":
+            # ASGI "Zero Copy Send" extension: the file descriptor is never read.
+            more = message.get("more_body", False)
+            offset, count = message.get("offset"), message.get("count")
+            return ResponseFileSent(xid, at, "zerocopysend", None, offset, count, more)
+        if kind == "http.response.pathsend":
+            path = str(message["path"])
+            return ResponseFileSent(xid, at, "pathsend", path, None, None, False)
+        return MessageRelayed(xid, at, "send", kind)
+    except Exception as exc:
+        raise RecordFailed(xid, "send") from exc
 
 
-def _ws_denied(
-    xid: str, at: int, status: int, headers: Any, redact: frozenset[bytes] | None
-) -> WebSocketDenied:
-    return WebSocketDenied(xid, at, int(status), headers_from(headers, redact))
+def _ws_received(state: _State, at: int, message: Message) -> Event:
+    xid = state[_XID]
+    try:
+        kind = message["type"]
+        if kind == "websocket.receive":
+            return _ws_message(state, at, "client", message)
+        if kind == "websocket.connect":
+            return WebSocketHandshakeReceived(xid, at)
+        if kind == "websocket.disconnect":
+            code, reason = message.get("code", 1005), message.get("reason") or ""
+            return WebSocketClosed(xid, at, "client", code, reason, state[_RESPONSE_AT] is not None)
+        return MessageRelayed(xid, at, "receive", kind)
+    except Exception as exc:
+        raise RecordFailed(xid, "receive") from exc
 
 
-def _ws_message(
-    xid: str, at: int, sender: Any, text: str | None, data: Any, limit: int
-) -> WebSocketMessage:
+def _ws_sent(state: _State, at: int, message: Message) -> Event:
+    xid = state[_XID]
+    try:
+        kind = message["type"]
+        if kind == "websocket.send":
+            return _ws_message(state, at, "server", message)
+        if kind == "websocket.accept":
+            state[_RESPONSE_AT] = at
+            headers = headers_from(message.get("headers", ()), state[_REDACT])
+            return WebSocketAccepted(xid, at, message.get("subprotocol"), headers)
+        if kind == "websocket.close":
+            code, reason = message.get("code", 1000), message.get("reason") or ""
+            return WebSocketClosed(xid, at, "server", code, reason, state[_RESPONSE_AT] is not None)
+        if kind == "websocket.http.response.start":
+            # ASGI "WebSocket Denial Response" extension.
+            headers = headers_from(message.get("headers", ()), state[_REDACT])
+            return WebSocketDenied(xid, at, int(message["status"]), headers)
+        if kind == "websocket.http.response.body":
+            return _body(state, _RESPONSE_LEFT, ResponseBodyChunk, at, message)
+        return MessageRelayed(xid, at, "send", kind)
+    except Exception as exc:
+        raise RecordFailed(xid, "send") from exc
+
+
+def _ws_message(state: _State, at: int, sender: Any, message: Message) -> WebSocketMessage:
     # One of "text" and "bytes" is set; an empty text "" is a message of its own.
+    limit = state[_REQUEST_LEFT]  # the per-message limit: WebSocket messages do not draw it down
+    text = message.get("text")
     if text is not None:
         size = len(text.encode("utf-8", "surrogatepass"))
-        return WebSocketMessage(xid, at, sender, text[:limit], None, size)
-    data = bytes(data or b"")
-    return WebSocketMessage(xid, at, sender, None, data[:limit], len(data))
+        return WebSocketMessage(state[_XID], at, sender, text[:limit], None, size)
+    data = bytes(message.get("bytes") or b"")
+    return WebSocketMessage(state[_XID], at, sender, None, data[:limit], len(data))
+
+
+def _app_failed(state: _State, at: int, exc: BaseException) -> Event:
+    return app_failed(state[_XID], at, exc, state[_RESPONSE_AT] is not None)
+
+
+def _finished(state: _State, at: int, outcome: Outcome) -> ExchangeFinished:
+    start, done, first = state[_START], state[_REQUEST_DONE], state[_RESPONSE_AT]
+    return ExchangeFinished(
+        state[_XID],
+        at,
+        outcome,
+        None if done is None else done - start,
+        None if first is None else first - start,
+        at - start,
+    )

@@ -62,10 +62,13 @@ def _redact_set(redact: bool | Iterable[str]) -> frozenset[bytes] | None:
 
 def headers_from(raw: Iterable[Any], redact: frozenset[bytes] | None) -> Headers:
     """ASGI headers (any iterable of 2-item byte pairs) as a tuple of tuples, masked."""
-    pairs: Headers = tuple(map(tuple, raw))
+    return mask(tuple(map(tuple, raw)), redact)
+
+
+def mask(headers: Headers, redact: frozenset[bytes] | None) -> Headers:
     if redact is None:
-        return pairs
-    return tuple((n, REDACTED if n.lower() in redact else v) for n, v in pairs)
+        return headers
+    return tuple((n, REDACTED if n.lower() in redact else v) for n, v in headers)
 
 
 def redacted_snapshot(

@@ -24,10 +24,12 @@ from inspector.capture.options import (
     app_failed,
     cut,
     headers_from,
+    mask,
     snapshot,
 )
 from inspector.events import (
     ExchangeFinished,
+    Headers,
     IterableClosed,
     Outcome,
     RequestBodyChunk,
@@ -146,19 +148,14 @@ class _Exchange:
 
     def response_chunk(self, cls: Any, data: bytes, *rest: Any) -> None:
         try:
-            data = data if type(data) is bytes else bytes(data)
-            keep = min(self.response_left, len(data))
-            self.response_left -= keep
-            self.record(cut, cls, self.xid, now_ns(), data, keep, *rest)
+            self.record(_response_chunk, self, now_ns(), cls, data, rest)
         except Exception as exc:
             self.options.bus.capture_failed(self.xid, "response body", exc)
 
     def request_chunk(self, data: bytes, more: bool) -> None:
         try:
             at = now_ns()
-            keep = min(self.request_left, len(data))
-            self.request_left -= keep
-            self.record(cut, RequestBodyChunk, self.xid, at, bytes(data), keep, more)
+            self.record(_request_chunk, self, at, data, more)
             if not more and self.request_done is None:
                 self.request_done = at
         except Exception as exc:
@@ -179,13 +176,7 @@ class _Exchange:
         self.finish("completed")
 
     def finish(self, outcome: Outcome) -> None:
-        end = now_ns()
-        started = self.started
-        request_ns = None if self.request_done is None else self.request_done - started
-        first_byte_ns = None if self.response_start is None else self.response_start - started
-        self.record(
-            ExchangeFinished, self.xid, end, outcome, request_ns, first_byte_ns, end - started
-        )
+        self.record(_finished, self, now_ns(), outcome)
 
 
 class _Response:
@@ -285,7 +276,37 @@ def _body_length(environ: Environ) -> int | None:
         return None
 
 
-# Factories: these run on the bus thread, never on the request path.
+# Factories: these run on the bus thread, never on the request path. Only they change an
+# exchange's `request_left` and `response_left` (the capture budget still unspent).
+
+
+def _response_chunk(
+    exchange: _Exchange, at: int, cls: Any, data: Any, rest: tuple[Any, ...]
+) -> Any:
+    data = data if type(data) is bytes else bytes(data)
+    keep = min(exchange.response_left, len(data))
+    exchange.response_left -= keep
+    return cut(cls, exchange.xid, at, data, keep, *rest)
+
+
+def _request_chunk(exchange: _Exchange, at: int, data: Any, more: bool) -> RequestBodyChunk:
+    data = data if type(data) is bytes else bytes(data)
+    keep = min(exchange.request_left, len(data))
+    exchange.request_left -= keep
+    event: RequestBodyChunk = cut(RequestBodyChunk, exchange.xid, at, data, keep, more)
+    return event
+
+
+def _finished(exchange: _Exchange, at: int, outcome: Outcome) -> ExchangeFinished:
+    started, done, first = exchange.started, exchange.request_done, exchange.response_start
+    return ExchangeFinished(
+        exchange.xid,
+        at,
+        outcome,
+        None if done is None else done - started,
+        None if first is None else first - started,
+        at - started,
+    )
 
 
 def _request_started(
@@ -309,7 +330,7 @@ def _request_started(
         path=path.decode("utf-8", "replace"),
         raw_path=None if request_uri is None else raw("", request_uri).split(b"?", 1)[0],
         query=raw("QUERY_STRING"),
-        headers=headers_from(_environ_headers(environ), redact),
+        headers=mask(_environ_headers(environ), redact),
         client=_address(environ, "REMOTE_ADDR", "REMOTE_PORT"),
         server=_address(environ, "SERVER_NAME", "SERVER_PORT"),
         wall_time=wall_time(at),
@@ -317,17 +338,32 @@ def _request_started(
     )
 
 
-def _environ_headers(environ: Environ) -> Iterator[tuple[bytes, bytes]]:
+_NOT_A_HEADER = b""
+_header_names: dict[str, bytes] = {}
+"""Environ key -> header name (b"" for other keys); bounded, as clients choose header names."""
+
+
+def _header_name(key: str) -> bytes:
+    if key.startswith("HTTP_"):
+        key = key[5:]
+    elif key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        return _NOT_A_HEADER
+    return key.replace("_", "-").lower().encode("latin-1")
+
+
+def _environ_headers(environ: Environ) -> Headers:
+    # PEP 3333 keeps request headers as HTTP_* keys, CONTENT_TYPE and CONTENT_LENGTH.
+    names = _header_names
+    headers = []
     for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            name = key[5:]
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            if not value:
-                continue
-            name = key
-        else:
-            continue
-        yield name.replace("_", "-").lower().encode("latin-1"), str(value).encode("latin-1")
+        name = names.get(key)
+        if name is None:
+            name = _header_name(key)
+            if len(names) < 4096:
+                names[key] = name
+        if name and (value or key[0] == "H"):  # an empty CONTENT_* means "not sent"
+            headers.append((name, str(value).encode("latin-1")))
+    return tuple(headers)
 
 
 def _address(environ: Environ, host_key: str, port_key: str) -> tuple[str, int | None] | None:
