@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
 from inspector import codec
 from inspector import events as ev
-from inspector.events import JSON, Event
-from inspector.redact import REDACTED, mask_headers, redaction_names
+from inspector.events import Event
+from inspector.redact import mask_headers, mask_snapshot, redaction_names
 
 VERSION = 1
 
@@ -52,14 +52,16 @@ class SessionWriter:
         self._file.close()
 
 
-_HEADER_FIELDS = {
-    ev.RequestStarted: "headers",
-    ev.ResponseStarted: "headers",
-    ev.ResponseRestarted: "headers",
-    ev.ResponseTrailers: "headers",
-    ev.WebSocketAccepted: "headers",
-    ev.WebSocketDenied: "headers",
-}
+_WITH_HEADERS = frozenset(
+    {
+        ev.RequestStarted,
+        ev.ResponseStarted,
+        ev.ResponseRestarted,
+        ev.ResponseTrailers,
+        ev.WebSocketAccepted,
+        ev.WebSocketDenied,
+    }
+)
 
 
 def redactor(redact: bool | Iterable[str]) -> Callable[[Event], Event] | None:
@@ -67,28 +69,13 @@ def redactor(redact: bool | Iterable[str]) -> Callable[[Event], Event] | None:
     names = redaction_names(redact)
     if not names:
         return None
-    environ_keys = {"HTTP_" + name.upper().replace("-", "_") for name in names}
-
-    def mask_snapshot(snapshot: Mapping[str, JSON]) -> dict[str, JSON]:
-        safe = dict(snapshot)
-        for key in environ_keys & safe.keys():
-            safe[key] = REDACTED
-        headers = safe.get("headers")
-        if isinstance(headers, list):  # an ASGI scope's [[name, value], ...]
-            safe["headers"] = [
-                [pair[0], REDACTED]
-                if isinstance(pair, list) and len(pair) == 2 and str(pair[0]).lower() in names
-                else pair
-                for pair in headers
-            ]
-        return safe
 
     def redact_event(event: Event) -> Event:
-        if type(event) not in _HEADER_FIELDS:
+        if type(event) not in _WITH_HEADERS:
             return event
         masked = mask_headers(event.headers, names)  # type: ignore[attr-defined]
         if isinstance(event, ev.RequestStarted):
-            return replace(event, headers=masked, snapshot=mask_snapshot(event.snapshot))
+            return replace(event, headers=masked, snapshot=mask_snapshot(event.snapshot, names))
         return replace(event, headers=masked)  # type: ignore[call-arg]
 
     return redact_event

@@ -8,7 +8,8 @@ import sys
 
 def test_importing_inspector_loads_no_ui_or_web_framework() -> None:
     code = (
-        "import sys, inspector, inspector.codec, inspector.exchange\n"
+        "import sys, inspector, inspector.codec, inspector.exchange, inspector.export\n"
+        "import inspector.filters, inspector.store, inspector.session, inspector.collector\n"
         "from inspector import ASGIInspectorMiddleware, WSGIInspectorMiddleware\n"
         "ASGIInspectorMiddleware(lambda s, r, w: None); WSGIInspectorMiddleware(lambda e, s: [])\n"
         "heavy = ('textual', 'rich', 'tui', 'starlette', 'httpx', 'uvicorn')\n"

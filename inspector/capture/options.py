@@ -10,15 +10,15 @@ import traceback
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from inspector import redact
 from inspector.bus import EventBus, default_bus
-from inspector.events import JSON, AppFailed, Headers, Snapshot
+from inspector.events import AppFailed, Headers, Snapshot
+from inspector.redact import mask_snapshot
 from inspector.sink import bus_to
 
 DEFAULT_BODY_LIMIT = 1 << 20
-REDACTED = b"[redacted]"
-SENSITIVE_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token"}
-)
+REDACTED = redact.REDACTED.encode()
+SENSITIVE_HEADERS = redact.SENSITIVE_HEADERS
 
 
 class CaptureOptions:
@@ -71,32 +71,11 @@ def mask(headers: Headers, redact: frozenset[bytes] | None) -> Headers:
     return tuple((n, REDACTED if n.lower() in redact else v) for n, v in headers)
 
 
-def redacted_snapshot(
-    snapshot: dict[str, JSON], redact: frozenset[bytes] | None
-) -> dict[str, JSON]:
-    """Mask secrets in a JSON-safe scope or environ too (ASGI headers, WSGI HTTP_* keys)."""
-    if redact is None:
-        return snapshot
-    environ_keys = {"HTTP_" + n.decode("latin-1").upper().replace("-", "_") for n in redact}
-    masked: dict[str, JSON] = {}
-    for key, value in snapshot.items():
-        if key in environ_keys:
-            value = REDACTED.decode()
-        elif key == "headers" and isinstance(value, list):
-            value = [
-                [pair[0], REDACTED.decode()]
-                if isinstance(pair, list) and str(pair[0]).lower().encode("latin-1") in redact
-                else pair
-                for pair in value
-            ]
-        masked[key] = value
-    return masked
-
-
 def snapshot(raw: Mapping[str, Any], redact: frozenset[bytes] | None) -> Snapshot:
     if redact is None:
         return Snapshot(raw)
-    return Snapshot(raw, lambda safe: redacted_snapshot(safe, redact))
+    names = [name.decode("latin-1") for name in redact]
+    return Snapshot(raw, lambda safe: mask_snapshot(safe, names))
 
 
 def cut(cls: Any, exchange_id: str, at_ns: int, body: bytes, keep: int, *rest: Any) -> Any:

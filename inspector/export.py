@@ -1,0 +1,457 @@
+"""Exports of exchanges for other tools: HAR 1.2 logs and copy-pasteable curl commands.
+
+`har` turns exchanges into a HAR 1.2 log (http://www.softwareishard.com/blog/har-12-spec/,
+"the spec" below) that browsers' DevTools and HAR viewers open; WebSocket messages go into
+Chrome's `_webSocketMessages` and what HAR has no field for into a custom `_inspector` object
+per entry. `curl` writes one shell command per exchange that replays its request. Both read
+only the `Exchange` they are given (no I/O) and can mask secret headers on the way out.
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import contextlib
+import ipaddress
+import json
+import re
+import shlex
+import zlib
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from inspector.events import Headers
+from inspector.exchange import Body, Exchange
+from inspector.redact import REDACTED, mask_headers, redaction_names
+
+Redact = bool | Iterable[str]
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:+-]+)", re.IGNORECASE)
+_MAX_DECODED = 64 << 20  # a decompression bomb must not take the viewer down
+_VERSIONS = {"1.0": "HTTP/1.0", "1.1": "HTTP/1.1", "2": "HTTP/2", "2.0": "HTTP/2", "3": "HTTP/3"}
+
+
+def har(
+    exchanges: Iterable[Exchange], *, redact: Redact = False, creator_version: str | None = None
+) -> dict[str, Any]:
+    """A HAR 1.2 log of the exchanges that have a request (unfinished ones as far as known)."""
+    names = redaction_names(redact)
+    started = [x for x in exchanges if x.request is not None]
+    # Spec, "entries": sorting by startedDateTime is the preferred way to export.
+    started.sort(key=lambda x: x.request.wall_time if x.request else 0.0)
+    version = creator_version if creator_version is not None else _package_version()
+    return {
+        "log": {
+            "version": "1.2",
+            "creator": {"name": "inspector", "version": version},
+            "entries": [_entry(x, names) for x in started],
+        }
+    }
+
+
+def har_json(
+    exchanges: Iterable[Exchange],
+    *,
+    redact: Redact = False,
+    creator_version: str | None = None,
+    indent: int | None = 2,
+) -> str:
+    log = har(exchanges, redact=redact, creator_version=creator_version)
+    return json.dumps(log, indent=indent, ensure_ascii=False)
+
+
+def _package_version() -> str:
+    from importlib import metadata  # only here: it imports much, and rarely runs
+
+    try:
+        return metadata.version("inspector")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _entry(x: Exchange, names: frozenset[str]) -> dict[str, Any]:
+    request = x.request
+    assert request is not None
+    started = datetime.fromtimestamp(request.wall_time, UTC)
+    send, wait, receive = (round(ns / 1e6, 3) for ns in _durations(x))
+    response, notes = _response(x, names, started)
+    entry: dict[str, Any] = {
+        "startedDateTime": started.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        # Spec, "entries": time is the sum of all timings that are not -1 (rounded again
+        # here only to drop float noise such as 9.876999999999999).
+        "time": round(send + wait + receive, 3),
+        "request": _request(x, names),
+        "response": response,
+        "cache": {},
+        # Spec, "timings": blocked, dns, connect and ssl are -1 when they do not apply; a
+        # middleware never sees them.
+        "timings": dict(
+            blocked=-1, dns=-1, connect=-1, send=send, wait=wait, receive=receive, ssl=-1
+        ),
+    }
+    if request.server is not None and _is_ip(request.server[0]):
+        entry["serverIPAddress"] = request.server[0]
+    if request.client is not None and request.client[1] is not None:
+        entry["connection"] = str(request.client[1])  # spec: "can be the client port number"
+    notes = {
+        "id": x.id,
+        "source": request.source,
+        "state": x.state,
+        "finished": x.finished is not None,
+        "truncated": {"request": x.request_body.truncated, "response": x.response_body.truncated},
+        **notes,
+    }
+    if x.error is not None:
+        notes["error"] = {"type": x.error.type, "message": x.error.message}
+    if x.is_websocket:
+        entry["_resourceType"] = "websocket"
+        entry["_webSocketMessages"] = _messages(x)
+        notes["truncated"]["messages"] = sum(
+            len(m.text.encode()) < m.size if m.text is not None else len(m.data or b"") < m.size
+            for m in x.messages
+        )
+        notes["messagesDropped"] = x.messages_dropped
+        if x.closed is not None:
+            notes["closed"] = {"code": x.closed.code, "reason": x.closed.reason}
+    entry["_inspector"] = notes
+    return entry
+
+
+def _request(x: Exchange, names: frozenset[str]) -> dict[str, Any]:
+    request = x.request
+    assert request is not None
+    query = request.query.decode("utf-8", "replace")
+    har_request: dict[str, Any] = {
+        "method": request.method,
+        "url": x.url,
+        "httpVersion": _VERSIONS.get(request.http_version, f"HTTP/{request.http_version}"),
+        "cookies": _request_cookies(request.headers, names),
+        "headers": _header_list(mask_headers(request.headers, names)),
+        "queryString": [
+            {"name": n, "value": v} for n, v in parse_qsl(query, keep_blank_values=True)
+        ],
+        "headersSize": -1,  # spec: -1 if the info is not available
+        "bodySize": x.request_body.size,
+    }
+    post = _post_data(x.request_body, request.headers)
+    if post is not None:
+        har_request["postData"] = post
+    return har_request
+
+
+def _response(
+    x: Exchange, names: frozenset[str], started: datetime
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The HAR response, and notes for `_inspector` about what HAR could not say."""
+    assert x.request is not None
+    status, reason, headers = _response_parts(x)
+    content, notes = _content(x.response_body, headers)
+    answered = x.response is not None or x.accepted is not None or x.denied is not None
+    http_version = _VERSIONS.get(x.request.http_version, f"HTTP/{x.request.http_version}")
+    response = {
+        "status": status,
+        "statusText": reason,
+        "httpVersion": http_version if answered else "",
+        "cookies": _response_cookies(headers, names, started),
+        "headers": _header_list(mask_headers(headers, names)),
+        "content": content,
+        "redirectURL": _first(headers, b"location") or "",
+        "headersSize": -1,
+        "bodySize": x.response_body.size if answered else -1,
+    }
+    return response, notes
+
+
+def _durations(x: Exchange) -> tuple[int, int, int]:
+    """Send, wait and receive in ns: non-negative, in order, summing to the total."""
+    request = x.request
+    assert request is not None
+    if x.finished is not None:
+        total, sent, first = x.finished.total_ns, x.finished.request_ns, x.finished.first_byte_ns
+    else:  # unfinished: as far as the kept events tell
+        total = max((e.at_ns for e in x.events), default=request.at_ns) - request.at_ns
+        head = x.response or x.accepted or x.denied
+        sent, first = None, None if head is None else head.at_ns - request.at_ns
+    total = max(total, 0)
+    sent = min(max(sent or 0, 0), total)
+    first = total if first is None else min(max(first, sent), total)
+    return sent, first - sent, total - first
+
+
+def _response_parts(x: Exchange) -> tuple[int, str, Headers]:
+    if x.denied is not None:
+        status, reason, headers = x.denied.status, "", x.denied.headers
+    elif x.is_websocket and x.accepted is not None:
+        status, reason, headers = 101, "", x.accepted.headers
+    elif x.response is not None:
+        status, reason, headers = x.response.status, x.response.reason, x.response.headers
+    else:  # no response (yet): status 0, as browsers export a failed request
+        status, reason, headers = x.status or 0, "", ()
+    if not reason and status:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+    return status, reason, headers
+
+
+def _header_list(headers: Headers) -> list[dict[str, str]]:
+    return [{"name": n.decode("latin-1"), "value": v.decode("latin-1")} for n, v in headers]
+
+
+def _first(headers: Headers, name: bytes) -> str | None:
+    for n, v in headers:
+        if n.lower() == name:
+            return v.decode("latin-1")
+    return None
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _request_cookies(headers: Headers, names: frozenset[str]) -> list[dict[str, Any]]:
+    masked = "cookie" in names
+    cookies = []
+    for n, v in headers:
+        if n.lower() == b"cookie":
+            for pair in v.decode("latin-1").split(";"):
+                name, _, value = pair.strip().partition("=")
+                if name or value:
+                    cookies.append({"name": name, "value": REDACTED if masked else value})
+    return cookies
+
+
+def _response_cookies(
+    headers: Headers, names: frozenset[str], started: datetime
+) -> list[dict[str, Any]]:
+    masked = "set-cookie" in names
+    cookies = []
+    for n, v in headers:
+        if n.lower() != b"set-cookie":
+            continue
+        first, *attributes = v.decode("latin-1").split(";")
+        name, _, value = first.partition("=")
+        cookie: dict[str, Any] = {"name": name.strip(), "value": REDACTED if masked else value}
+        max_age = None
+        for attribute in attributes:
+            key, _, arg = attribute.strip().partition("=")
+            key = key.lower()
+            if key in ("path", "domain"):
+                cookie[key] = arg
+            elif key in ("httponly", "secure"):
+                cookie["httpOnly" if key == "httponly" else "secure"] = True
+            elif key == "expires" and "expires" not in cookie:
+                with contextlib.suppress(TypeError, ValueError):
+                    expires = parsedate_to_datetime(arg)
+                    cookie["expires"] = expires.replace(tzinfo=expires.tzinfo or UTC).isoformat()
+            elif key == "max-age" and arg.lstrip("-").isdigit():
+                max_age = int(arg)
+        if max_age is not None:  # RFC 6265 5.3, step 3: Max-Age wins over Expires
+            cookie["expires"] = (started + timedelta(seconds=max_age)).isoformat()
+        cookies.append(cookie)
+    return cookies
+
+
+def _text(data: bytes, content_type: str | None, partial: bool) -> str | None:
+    """The body as text in its declared charset (UTF-8 if none), or None if it is not text.
+
+    A captured prefix may end inside a multi-byte character: that tail is left out.
+    """
+    match = _CHARSET.search(content_type or "")
+    try:
+        decoder = codecs.getincrementaldecoder(match.group(1) if match else "utf-8")()
+    except LookupError:
+        decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        return decoder.decode(data, final=not partial)
+    except UnicodeDecodeError:
+        return None
+
+
+def _post_data(body: Body, headers: Headers) -> dict[str, Any] | None:
+    if body.size == 0 and not body.data:
+        return None
+    content_type = _first(headers, b"content-type")
+    post: dict[str, Any] = {"mimeType": content_type or ""}
+    data = bytes(body.data)
+    text = _text(data, content_type, body.truncated)
+    if text is None:
+        # The spec gives postData no encoding field: a custom one says the text is base64.
+        post["text"], post["_encoding"] = base64.b64encode(data).decode("ascii"), "base64"
+        return post
+    post["text"] = text
+    # The spec calls params and text "mutually exclusive", yet lists neither as optional;
+    # Chrome and Firefox write both for forms, and importers read text. So do we.
+    if (content_type or "").lower().startswith("application/x-www-form-urlencoded"):
+        post["params"] = [
+            {"name": n, "value": v} for n, v in parse_qsl(text, keep_blank_values=True)
+        ]
+    return post
+
+
+def _content(body: Body, headers: Headers) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The response's HAR `content`, and notes for `_inspector`."""
+    content_type = _first(headers, b"content-type")
+    content: dict[str, Any] = {"size": body.size, "mimeType": content_type or "x-unknown"}
+    notes: dict[str, Any] = {}
+    data = bytes(body.data)
+    coding = (_first(headers, b"content-encoding") or "").strip().lower()
+    if coding in ("", "identity"):
+        pass
+    elif (decoded := _decompress(data, coding)) is not None:
+        # Spec, "content": text is HTTP-decoded; size is the decoded length and compression
+        # the number of bytes saved. A truncated body decodes to a prefix of unknown length.
+        data = decoded
+        content["size"] = len(data)
+        if not body.truncated:
+            content["compression"] = len(data) - body.size
+    else:
+        notes["contentEncoding"] = coding  # text holds the bytes as sent, still encoded
+    if data or body.size:
+        text = _text(data, content_type, body.truncated)
+        if text is None:
+            content["text"], content["encoding"] = base64.b64encode(data).decode("ascii"), "base64"
+        else:
+            content["text"] = text
+    return content, notes
+
+
+def _decompress(data: bytes, coding: str) -> bytes | None:
+    """gzip or deflate bodies decoded (a prefix stays a prefix); None if that cannot be done."""
+    if coding in ("gzip", "x-gzip"):
+        attempts = [zlib.MAX_WBITS | 16]
+    elif coding == "deflate":  # RFC 9110 8.4.1.2: zlib format, but raw deflate is common
+        attempts = [zlib.MAX_WBITS, -zlib.MAX_WBITS]
+    else:
+        return None
+    for wbits in attempts:
+        decompressor = zlib.decompressobj(wbits)
+        try:
+            out = decompressor.decompress(data, _MAX_DECODED)
+        except zlib.error:
+            continue
+        if not decompressor.unconsumed_tail:
+            return out
+    return None
+
+
+def _messages(x: Exchange) -> list[dict[str, Any]]:
+    """Messages as Chrome's HAR writes them: time in epoch seconds, opcode 1 text, 2 binary."""
+    request = x.request
+    assert request is not None
+    return [
+        {
+            "type": "send" if m.sender == "client" else "receive",
+            "time": request.wall_time + (m.at_ns - request.at_ns) / 1e9,
+            "opcode": 1 if m.text is not None else 2,
+            "data": m.text
+            if m.text is not None
+            else base64.b64encode(m.data or b"").decode("ascii"),
+        }
+        for m in x.messages
+    ]
+
+
+# -- curl --------------------------------------------------------------------------------------
+
+# Headers curl writes itself from its arguments, and hop-by-hop ones (RFC 9110 7.6.1) that
+# describe the original connection, not the request.
+_CURL_SKIPS = frozenset(
+    {"content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection"}
+    | {"te", "upgrade", "expect"}
+)
+_PLAIN = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 ,.:;/=_+-")
+_CURL_VERSIONS = {"1.0": "--http1.0", "2": "--http2", "2.0": "--http2", "3": "--http3"}
+
+
+def curl(exchange: Exchange, *, redact: Redact = False) -> str:
+    """A shell command (bash, zsh) that sends the exchange's request again with curl.
+
+    Headers come in their order with duplicates, except those curl sets itself. A WebSocket
+    exchange gives its handshake as an HTTP request. A body cut by capture gives a warning
+    comment line first.
+    """
+    request = exchange.request
+    if request is None:
+        raise ValueError(f"exchange {exchange.id} has no request")
+    headers = mask_headers(request.headers, redaction_names(redact))
+    url = exchange.url
+    if exchange.is_websocket:
+        url = "http" + url[2:]  # ws:// -> http://, wss:// -> https://
+    body = exchange.request_body
+    has_body = body.size > 0 or _first(headers, b"content-length") is not None
+    args: list[str | bytes] = ["curl"]
+    if request.http_version in _CURL_VERSIONS:
+        args.append(_CURL_VERSIONS[request.http_version])
+    if request.method == "HEAD" and not has_body:
+        args.append("--head")  # curl -X HEAD would wait for a body that never comes
+    elif request.method != ("POST" if has_body else "GET"):
+        args += ["-X", request.method]
+    if re.search(r"[\[\]{}]", url):
+        args.append("--globoff")  # curl reads [] and {} in URLs as globs
+    args.append(url.encode("latin-1"))  # the URL's bytes as they came
+    authority = urlsplit(url).netloc
+    for n, v in headers:
+        lower = n.decode("latin-1").lower()
+        if lower.startswith(":") or (lower == "host" and v.decode("latin-1") == authority):
+            continue
+        if lower in _CURL_SKIPS and not (
+            exchange.is_websocket and lower in ("connection", "upgrade")
+        ):
+            continue
+        args += ["-H", n + b": " + v if v else n + b";"]  # "name:" would remove a header
+    if has_body and _first(headers, b"content-type") is None:
+        args += ["-H", "Content-Type:"]  # or curl adds application/x-www-form-urlencoded
+    command = " ".join(map(_quote, args))
+    data = bytes(body.data)
+    if has_body:
+        if b"\x00" not in data:
+            # --data-raw sends its argument as is; --data-binary would read "@name" as a file.
+            command += " --data-raw " + _quote(data)
+        else:  # an argument cannot hold a NUL byte: printf writes the body to curl's stdin
+            command = f"printf %b {_octal(data)} | {command} --data-binary @-"
+    if body.truncated:
+        command = f"# request body truncated: {len(data)} of {body.size} bytes captured\n{command}"
+    elif has_body and not body.complete:
+        command = f"# request body incomplete: the app read {body.size} bytes\n{command}"
+    return command
+
+
+def curl_all(exchanges: Iterable[Exchange], *, redact: Redact = False) -> str:
+    """One curl command per exchange that has a request, a line each, in the given order."""
+    return "\n".join(curl(x, redact=redact) for x in exchanges if x.request is not None)
+
+
+def _quote(value: str | bytes) -> str:
+    """Shell-quote so the shell passes these exact bytes (a UTF-8 terminal and shell assumed):
+    '...' for printable UTF-8 text, else bash's $'...' with `\\xHH` escapes."""
+    if isinstance(value, str):
+        value = value.encode()
+    try:
+        text = value.decode()
+    except UnicodeDecodeError:  # bytes that are not UTF-8 can only be escaped
+        return "$'" + "".join(_escape(bytes([b]), chr(b)) for b in value) + "'"
+    if text.isprintable():
+        return shlex.quote(text)
+    return "$'" + "".join(_escape(c.encode(), c) for c in text) + "'"
+
+
+def _escape(data: bytes, char: str) -> str:
+    if char in "\\'":
+        return "\\" + char
+    if char.isprintable() and (char.isascii() or len(data) > 1):  # len 1: a non-UTF-8 byte
+        return char
+    return "".join(f"\\x{b:02x}" for b in data)
+
+
+def _octal(data: bytes) -> str:
+    """Bytes as a quoted `printf %b` argument: POSIX `\\0ooo` escapes for all but plain ASCII."""
+    return "'" + "".join(chr(b) if b in _PLAIN else f"\\0{b:03o}" for b in data) + "'"
