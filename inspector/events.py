@@ -330,28 +330,36 @@ class Snapshot(Mapping[str, JSON]):
     app gets a copy) or a copy of the environ.
     """
 
-    __slots__ = ("_mask", "_raw", "_safe")
+    __slots__ = ("_mask", "_omit", "_raw", "_safe")
 
     def __init__(
         self,
         raw: Mapping[str, object],
         mask: Callable[[dict[str, JSON]], dict[str, JSON]] | None = None,
+        omit: Callable[[str], object] | None = None,
     ) -> None:
+        """`omit(key)` is true for keys left out: what the event already holds (headers)."""
         self._raw: Mapping[str, object] | None = raw
         self._mask = mask
+        self._omit = omit
         self._safe: dict[str, JSON] | None = None
 
     def _value(self) -> dict[str, JSON]:
         safe = self._safe
         if safe is None:
-            raw = self._raw
+            raw, omit = self._raw, self._omit
             assert raw is not None
-            safe = json_safe(dict(raw))  # type: ignore[assignment]
+            kept = dict(raw) if omit is None else {k: v for k, v in raw.items() if not omit(k)}
+            safe = json_safe(kept)  # type: ignore[assignment]
             assert isinstance(safe, dict)
             if self._mask is not None:
                 safe = self._mask(safe)
             self._safe, self._raw = safe, None
         return safe
+
+    def as_dict(self) -> dict[str, JSON]:
+        """The JSON-safe dict itself (not a copy): for encoders, which only read it."""
+        return self._value()
 
     def __getitem__(self, key: str) -> JSON:
         return self._value()[key]

@@ -210,7 +210,7 @@ def _request_started(
         client=_address(scope.get("client")),
         server=_address(scope.get("server")),
         wall_time=wall_time(at),
-        snapshot=snapshot(scope, redact),
+        snapshot=snapshot(scope, redact, "headers".__eq__),
     )
 
 

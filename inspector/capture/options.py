@@ -7,7 +7,7 @@ events on the bus thread: normalising and masking headers, cutting bodies to the
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from inspector import redact
@@ -71,11 +71,15 @@ def mask(headers: Headers, redact: frozenset[bytes] | None) -> Headers:
     return tuple((n, REDACTED if n.lower() in redact else v) for n, v in headers)
 
 
-def snapshot(raw: Mapping[str, Any], redact: frozenset[bytes] | None) -> Snapshot:
+def snapshot(
+    raw: Mapping[str, Any], redact: frozenset[bytes] | None, omit: Callable[[str], object]
+) -> Snapshot:
+    """The scope or environ, lazily JSON-safe, without the keys `omit` names: the headers,
+    which the event holds already (parsed, in order, masked)."""
     if redact is None:
-        return Snapshot(raw)
+        return Snapshot(raw, omit=omit)
     names = [name.decode("latin-1") for name in redact]
-    return Snapshot(raw, lambda safe: mask_snapshot(safe, names))
+    return Snapshot(raw, lambda safe: mask_snapshot(safe, names), omit)
 
 
 def cut(cls: Any, exchange_id: str, at_ns: int, body: bytes, keep: int, *rest: Any) -> Any:

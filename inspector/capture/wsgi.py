@@ -334,7 +334,7 @@ def _request_started(
         client=_address(environ, "REMOTE_ADDR", "REMOTE_PORT"),
         server=_address(environ, "SERVER_NAME", "SERVER_PORT"),
         wall_time=wall_time(at),
-        snapshot=snapshot(environ, redact),
+        snapshot=snapshot(environ, redact, _header_names.get),
     )
 
 
