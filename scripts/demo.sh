@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
-exec .venv/bin/python -m tui.demo "$@"
+exec .venv/bin/inspector demo "$@"

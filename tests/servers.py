@@ -80,7 +80,7 @@ def _lines(path: Path) -> list[str]:
     return [line for line in text.split("\n")[:-1] if line]  # a last line may be partial
 
 
-def command(kind: str, target: str, port: int) -> list[str]:
+def command(kind: str, target: str, port: int, workers: int = 1) -> list[str]:
     bind = f"127.0.0.1:{port}"
     if kind == "uvicorn":
         return [
@@ -92,6 +92,7 @@ def command(kind: str, target: str, port: int) -> list[str]:
             str(port),
             "--log-level",
             "warning",
+            *(["--workers", str(workers)] if workers > 1 else []),
         ]
     if kind == "gunicorn":
         return [
@@ -102,7 +103,7 @@ def command(kind: str, target: str, port: int) -> list[str]:
             "-b",
             bind,
             "-w",
-            "1",
+            str(workers),
             "--log-level",
             "warning",
         ]
@@ -113,7 +114,11 @@ def command(kind: str, target: str, port: int) -> list[str]:
 
 @contextlib.contextmanager
 def serve(
-    kind: str, target: str, tmp_path: Path, extra_env: dict[str, str] | None = None
+    kind: str,
+    target: str,
+    tmp_path: Path,
+    extra_env: dict[str, str] | None = None,
+    workers: int = 1,
 ) -> Iterator[Server]:
     port = free_port()
     events_path = tmp_path / f"events-{port}.jsonl"
@@ -122,7 +127,7 @@ def serve(
     env.update(extra_env or {})
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            command(kind, target, port), cwd=ROOT, env=env, stdout=log, stderr=log
+            command(kind, target, port, workers), cwd=ROOT, env=env, stdout=log, stderr=log
         )
     server = Server(port, process, events_path, log_path)
     try:

@@ -14,6 +14,8 @@ from rich.markup import escape
 
 from inspector import events as ev
 from inspector.exchange import Exchange, fold
+from inspector.filters import compile_filter
+from inspector.store import Origin, prefix_of
 
 _STATUS_STYLE = {1: "cyan", 2: "green", 3: "blue", 4: "yellow", 5: "bold red"}
 
@@ -24,7 +26,7 @@ def size(n: int) -> str:
     return f"{n / 1024:.1f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
 
 
-def exchange_line(exchange: Exchange) -> str:
+def exchange_line(exchange: Exchange, origin: Origin | None = None) -> str:
     request = exchange.request
     assert request is not None
     status = exchange.status
@@ -38,6 +40,8 @@ def exchange_line(exchange: Exchange) -> str:
         f"{clock} {request.source:5} {request.method:7} [{style}]{shown:>3}[/] "
         f"{duration} ↑{sent:>9} ↓{received:>9}  {escape(target)}"
     )
+    if origin is not None:
+        line += f"  [dim]{escape(str(origin))}[/]"
     if exchange.is_websocket:
         counts = exchange.message_counts
         line += f"  [dim]ws {counts['client']}↑ {counts['server']}↓ {exchange.state}[/]"
@@ -56,20 +60,32 @@ def message_line(message: ev.WebSocketMessage) -> str:
 
 
 class ConsoleLog:
-    """Subscribe with `bus.subscribe(ConsoleLog())`."""
+    """Subscribe with `bus.subscribe(ConsoleLog())`; `filter_text` keeps matching exchanges."""
 
-    def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(highlight=False)
+    def __init__(self, console: Console | None = None, filter_text: str = "") -> None:
+        self.console = console or Console(highlight=False, soft_wrap=True)
         self.exchanges: dict[str, Exchange] = {}
+        self.origins: dict[str, Origin] = {}
+        self.keep = compile_filter(filter_text)
 
     def __call__(self, events: Sequence[ev.Event]) -> None:
         fold(events, self.exchanges)
         for event in events:
             if isinstance(event, ev.WebSocketMessage):
-                self.console.print(message_line(event))
+                if self.keep(self.exchanges[event.exchange_id]):
+                    self.console.print(message_line(event))
             elif isinstance(event, ev.ExchangeFinished):
                 exchange = self.exchanges.pop(event.exchange_id, None)
-                if exchange is not None and exchange.request is not None:
-                    self.console.print(exchange_line(exchange))
+                if exchange is not None and exchange.request is not None and self.keep(exchange):
+                    origin = self.origins.get(prefix_of(event.exchange_id))
+                    self.console.print(exchange_line(exchange, origin))
             elif isinstance(event, ev.EventsDropped):
                 self.console.print(f"[yellow]{event.count} events dropped ({event.where})[/]")
+            elif isinstance(event, ev.PeerConnected):
+                origin = self.origins[event.prefix] = Origin(event.host, event.pid, event.name)
+                self.console.print(
+                    f"[dim]{escape(str(origin))} on {escape(event.host)} connected[/]"
+                )
+            elif isinstance(event, ev.PeerDisconnected):
+                origin = self.origins.get(event.prefix)
+                self.console.print(f"[dim]{escape(str(origin))} {escape(event.reason)}[/]")

@@ -1,8 +1,9 @@
-"""`python -m tui.demo`: a small Starlette app, captured live, with gentle traffic.
+"""`inspector demo`: a small Starlette app behind the proxy, with gentle traffic, in the viewer.
 
 The app (JSON API, form POST, a slow endpoint, an error, Server-Sent Events and a WebSocket
-echo) is wrapped by `ASGIInspectorMiddleware` and served by uvicorn on 127.0.0.1; a traffic
-generator calls it every so often and the headless log prints every exchange it captured.
+echo) is served by uvicorn on 127.0.0.1, wrapped by `ASGIInspectorMiddleware`; `inspect-proxy`
+sits in front of it, and a traffic generator calls the proxy every so often. Both capture
+points feed one bus, so the viewer shows each exchange as the proxy saw it and as the app did.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import connect
 
-from inspector import ASGIInspectorMiddleware, default_bus
-from tui.console import ConsoleLog
+from inspector import ASGIInspectorMiddleware, EventBus
 
 ITEMS = [{"id": 1, "name": "kettle", "price": 24.5}, {"id": 2, "name": "teapot", "price": 18.0}]
 
@@ -65,7 +65,7 @@ async def echo(websocket: WebSocket) -> None:
             await websocket.send_text("echo: " + await websocket.receive_text())
 
 
-def demo_app() -> Starlette:
+def demo_app(bus: EventBus | None) -> Starlette:
     routes = [
         Route("/api/items", items),
         Route("/form", form, methods=["POST"]),
@@ -74,7 +74,9 @@ def demo_app() -> Starlette:
         Route("/events", events),
         WebSocketRoute("/ws", echo),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(ASGIInspectorMiddleware)])
+    if bus is None:
+        return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(ASGIInspectorMiddleware, bus=bus)])
 
 
 async def traffic(base: str, pause: float) -> None:
@@ -101,40 +103,61 @@ async def traffic(base: str, pause: float) -> None:
             await asyncio.sleep(pause)
 
 
-async def main(port: int, pause: float, duration: float | None) -> None:
-    default_bus().subscribe(ConsoleLog())
-    config = uvicorn.Config(demo_app(), host="127.0.0.1", port=port, log_level="critical")
+async def main(args: argparse.Namespace) -> None:
+    from inspector.proxy import Proxy, ProxyConfig, parse_address
+    from tui.cli import Outputs
+
+    bus = EventBus()
+    outputs = Outputs(args, bus)
+    app = demo_app(bus if args.capture in ("asgi", "both") else None)
+    config = uvicorn.Config(app, host="127.0.0.1", port=args.app_port, log_level="critical")
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
             await serving  # re-raise a failure to bind, for one
-            raise SystemExit(f"could not serve on 127.0.0.1:{port}")
-        await asyncio.sleep(0.05)
-    print(
-        f"demo app on http://127.0.0.1:{port}  (captured by ASGIInspectorMiddleware; Ctrl-C stops)"
-    )
-    generator = asyncio.create_task(traffic(f"http://127.0.0.1:{port}", pause))
+            raise OSError(f"the demo app could not serve on 127.0.0.1:{args.app_port}")
+        await asyncio.sleep(0.02)
+    app_port = server.servers[0].sockets[0].getsockname()[1]
+    proxy_bus = bus if args.capture in ("proxy", "both") else EventBus()
+    proxy = Proxy(ProxyConfig(("127.0.0.1", app_port), parse_address(args.port)), proxy_bus)
+    await proxy.start()
+    base = f"http://127.0.0.1:{proxy.port}"
+    where = f"demo app on http://127.0.0.1:{app_port} behind inspect-proxy on {base}"
+    print(where, flush=True)
+    tasks = [asyncio.create_task(traffic(base, args.pause)), serving]
+    if args.duration is not None:
+        tasks.append(asyncio.create_task(asyncio.sleep(args.duration)))
+    tasks.append(asyncio.create_task(outputs.run("inspector demo", where)))
     try:
-        await asyncio.wait(
-            [serving, generator], timeout=duration, return_when=asyncio.FIRST_COMPLETED
-        )
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        generator.cancel()
+        for task in tasks[:1] + tasks[2:]:
+            task.cancel()
+        await proxy.close()
         server.should_exit = True
         await serving
-        default_bus().flush()
+        if proxy_bus is not bus:
+            proxy_bus.close()
+        outputs.close()
 
 
-def run() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tui.demo", description=__doc__)
-    parser.add_argument("--port", type=int, default=8000)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", default="8080", help="where the proxy listens (default 8080)")
+    parser.add_argument(
+        "--app-port", type=int, default=0, help="the demo app's port (default: any)"
+    )
     parser.add_argument("--pause", type=float, default=0.7, help="seconds between demo requests")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
-    args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main(args.port, args.pause, args.duration))
+    parser.add_argument(
+        "--capture",
+        choices=["proxy", "asgi", "both"],
+        default="both",
+        help="where to capture: at the proxy, in the app (ASGI middleware) or both (default)",
+    )
 
 
-if __name__ == "__main__":
-    run()
+def run(args: argparse.Namespace) -> None:
+    from tui.cli import run as run_loop
+
+    run_loop(main(args))

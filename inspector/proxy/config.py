@@ -1,0 +1,78 @@
+"""The proxy's configuration: where it listens, where it forwards, and what it keeps.
+
+`parse_address` reads the address forms the CLI accepts (`PORT`, `:PORT`, `HOST:PORT`,
+`http://HOST:PORT`); `ProxyConfig` is the one frozen object a `Proxy` is built from, like
+uvicorn's `Config` behind its CLI.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from inspector.capture.options import DEFAULT_BODY_LIMIT, SENSITIVE_HEADERS
+
+DEFAULT_MAX_WS_MESSAGES = 10_000
+
+_ADDRESS = re.compile(r"(?:http://)?(?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]*):)?([0-9]{1,5})/?")
+
+
+def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """`8000`, `:8000`, `localhost:8000`, `http://10.0.0.2:8000`, `[::1]:8000` as (host, port).
+
+    Port 0 is accepted (bind to any free port). Anything else raises ValueError naming the
+    accepted forms.
+    """
+    match = _ADDRESS.fullmatch(text.strip())
+    port = int(match.group(2)) if match else -1
+    if match is None or port > 65535:
+        raise ValueError(
+            f"not an address: {text!r} (expected PORT, :PORT, HOST:PORT or http://HOST:PORT)"
+        )
+    host = match.group(1) or default_host
+    return host.strip("[]"), port
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyConfig:
+    """upstream: the one server requests are forwarded to (never any other: no open proxy).
+    listen: where the proxy accepts connections (port 0: any free port, see `Proxy.port`).
+    body_limit: bytes of body kept per direction per exchange, and per WebSocket message.
+    connect_timeout: seconds to open the upstream connection before answering 502.
+    response_timeout: seconds to wait for a response head once the request was sent: 504.
+    max_ws_messages: WebSocket messages recorded per connection; later ones pass unrecorded.
+    redact: header names masked in captured events (True: the usual secrets), as in
+        `CaptureOptions`; what is forwarded is never changed.
+    """
+
+    upstream: tuple[str, int]
+    listen: tuple[str, int] = ("127.0.0.1", 8080)
+    body_limit: int = DEFAULT_BODY_LIMIT
+    connect_timeout: float = 10.0
+    response_timeout: float = 60.0
+    max_ws_messages: int = DEFAULT_MAX_WS_MESSAGES
+    redact: bool | Iterable[str] = False
+    redact_names: frozenset[bytes] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.body_limit < 0:
+            raise ValueError("body_limit must be >= 0")
+        if self.connect_timeout <= 0 or self.response_timeout <= 0:
+            raise ValueError("timeouts must be > 0")
+        if self.max_ws_messages < 0:
+            raise ValueError("max_ws_messages must be >= 0")
+        redact = self.redact if isinstance(self.redact, bool) else tuple(self.redact)
+        object.__setattr__(self, "redact", redact)
+        names = SENSITIVE_HEADERS if redact is True else () if redact is False else redact
+        masked = frozenset(name.lower().encode("latin-1") for name in names) or None
+        object.__setattr__(self, "redact_names", masked)
+
+    @property
+    def upstream_text(self) -> str:
+        return format_address(self.upstream)
+
+
+def format_address(address: tuple[str, int]) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

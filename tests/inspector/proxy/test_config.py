@@ -1,0 +1,44 @@
+"""`parse_address` and `ProxyConfig`: the forms the CLI accepts, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from inspector.proxy import ProxyConfig, parse_address
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("8000", ("127.0.0.1", 8000)),
+        (":8000", ("127.0.0.1", 8000)),
+        ("localhost:8000", ("localhost", 8000)),
+        ("http://10.0.0.2:8000", ("10.0.0.2", 8000)),
+        ("http://example.com:80/", ("example.com", 80)),
+        ("[::1]:9000", ("::1", 9000)),
+        ("0", ("127.0.0.1", 0)),
+    ],
+)
+def test_parse_address(text: str, expected: tuple[str, int]) -> None:
+    assert parse_address(text) == expected
+
+
+def test_parse_address_default_host() -> None:
+    assert parse_address(":80", default_host="0.0.0.0") == ("0.0.0.0", 80)
+
+
+@pytest.mark.parametrize("text", ["", "http://", "host", "https://a:1", "a:70000", "a:1/x", "1 2"])
+def test_parse_address_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="expected PORT, :PORT, HOST:PORT or http://HOST:PORT"):
+        parse_address(text)
+
+
+def test_config() -> None:
+    config = ProxyConfig(upstream=("::1", 8000), redact=["X-Secret"])
+    assert config.upstream_text == "[::1]:8000"
+    assert config.redact_names == frozenset({b"x-secret"})
+    assert config.body_limit == 1 << 20
+    assert config.response_timeout == 60
+    assert ProxyConfig(upstream=("a", 1), redact=True).redact_names is not None
+    with pytest.raises(ValueError, match="body_limit"):
+        ProxyConfig(upstream=("a", 1), body_limit=-1)

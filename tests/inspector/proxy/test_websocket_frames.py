@@ -1,0 +1,106 @@
+"""The RFC 6455 frame observer and its factories, with no I/O."""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+import pytest
+
+from inspector.proxy.websocket import (
+    BINARY,
+    CLOSE,
+    PING,
+    TEXT,
+    FrameReader,
+    Inflater,
+    Pieces,
+    closed_event,
+    deflate_params,
+    message_event,
+)
+
+
+def frame(opcode: int, payload: bytes, fin: bool = True, mask: bytes | None = None) -> bytes:
+    head = bytes([(0x80 if fin else 0) | opcode])
+    bit = 0x80 if mask else 0
+    size = len(payload)
+    if size < 126:
+        head += bytes([bit | size])
+    elif size < 65536:
+        head += bytes([bit | 126]) + size.to_bytes(2, "big")
+    else:
+        head += bytes([bit | 127]) + size.to_bytes(8, "big")
+    if mask:
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        head += mask
+    return head + payload
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.messages: list[tuple[int, Pieces, int, bool]] = []
+        self.controls: list[tuple[int, Pieces]] = []
+
+    def message(self, opcode: int, pieces: Pieces, size: int, compressed: bool) -> None:
+        self.messages.append((opcode, pieces, size, compressed))
+
+    def control(self, opcode: int, pieces: Pieces) -> None:
+        self.controls.append((opcode, pieces))
+
+
+@pytest.mark.parametrize("step", [1, 5, 1000, 1 << 20])
+def test_fragments_masks_and_split_reads(step: int) -> None:
+    big = os.urandom(70_000)
+    stream = (
+        frame(TEXT, b"hel", fin=False, mask=b"abcd")
+        + frame(PING, b"p", mask=b"wxyz")  # a control frame between fragments (§5.4)
+        + frame(0, "lo é".encode(), mask=b"1234")
+        + frame(BINARY, big, mask=b"\x00\xff\x10\x01")
+        + frame(TEXT, b"")
+        + frame(CLOSE, (4001).to_bytes(2, "big") + b"why", mask=b"mask")
+    )
+    sink = Sink()
+    reader = FrameReader(sink, limit=1 << 20)
+    for at in range(0, len(stream), step):
+        reader.feed(stream[at : at + step])
+    events = [message_event("x", 0, "client", *m[:3], 1 << 20, None) for m in sink.messages]
+    assert [(e.text, e.data, e.size) for e in events] == [
+        ("hello é", None, 8),
+        (None, big, 70_000),
+        ("", None, 0),
+    ]
+    assert [c[0] for c in sink.controls] == [PING, CLOSE]
+    closed = closed_event("x", 0, "client", sink.controls[1][1])
+    assert (closed.code, closed.reason) == (4001, "why")
+    assert closed_event("x", 0, "server", []).code == 1005  # no status code (§7.4.1)
+
+
+def test_limit_keeps_a_prefix_and_counts_the_rest() -> None:
+    sink = Sink()
+    FrameReader(sink, limit=4).feed(frame(BINARY, b"0123456789", mask=b"abcd"))
+    event = message_event("x", 0, "client", *sink.messages[0][:3], 4, None)
+    assert (event.data, event.size) == (b"0123", 10)
+
+
+def test_permessage_deflate_with_context_takeover() -> None:
+    compress = zlib.compressobj(wbits=-15)
+    inflater = Inflater(no_context_takeover=False)
+    texts = []
+    for text in ("hello hello", "hello again"):
+        data = compress.compress(text.encode()) + compress.flush(zlib.Z_SYNC_FLUSH)
+        data = data[:-4]  # RFC 7692 §7.2.1: the empty block's tail is removed
+        sink = Sink()
+        FrameReader(sink, limit=1000).feed(frame(TEXT | 0x40, data))
+        opcode, pieces, size, compressed = sink.messages[0]
+        assert compressed
+        event = message_event("x", 0, "server", opcode, pieces, size, 1000, inflater)
+        texts.append((event.text, event.size))
+    assert texts == [("hello hello", 11), ("hello again", 11)]
+
+
+def test_deflate_params() -> None:
+    assert deflate_params([]) is None
+    assert deflate_params([b"permessage-deflate; client_max_window_bits"]) == (False, False)
+    offer = b"x-other, permessage-deflate; server_no_context_takeover"
+    assert deflate_params([offer]) == (False, True)

@@ -1,0 +1,85 @@
+"""The command lines' own behaviour: reopening sessions, exports, and clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from inspector import events as ev
+from inspector.session import SessionWriter
+from tests.inspector.samples import XID, request_started
+from tests.servers import ROOT
+
+
+def inspector(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tui", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Path:
+    path = tmp_path / "s.jsonl"
+    writer = SessionWriter(path)
+    writer(
+        [
+            ev.PeerConnected("", 1, "test", "web-1", 4242, "gunicorn"),
+            request_started(),
+            ev.ResponseStarted(XID, 2_000_000, 201, ((b"content-type", b"text/plain"),), False),
+            ev.ResponseBodyChunk(XID, 3_000_000, b"made", 4, False),
+            ev.ExchangeFinished(XID, 4_000_000, "completed", 10, 1_000_000, 3_000_000),
+        ]
+    )
+    writer.close()
+    return path
+
+
+def test_open_headless_prints_the_session(session: Path) -> None:
+    result = inspector("open", str(session), "--no-tui")
+    assert result.returncode == 0, result.stderr
+    assert "gunicorn[4242] on web-1 connected" in result.stdout
+    line = next(line for line in result.stdout.splitlines() if "/items" in line)
+    assert "GET" in line
+    assert " 201 " in line
+    assert "3.0 ms" in line
+    assert "gunicorn[4242]" in line
+
+
+def test_open_filters(session: Path) -> None:
+    assert "/items" not in inspector("open", str(session), "--no-tui", "--filter", "~c 4xx").stdout
+    assert "/items" in inspector("open", str(session), "--no-tui", "--filter", "~c 201").stdout
+
+
+def test_export_writes_curl(session: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c.sh"
+    result = inspector("export", str(session), "--curl", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "exported 1 exchanges" in result.stderr
+    assert out.read_text().startswith("curl 'http://example.test/items?page=2'")
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (("open", "/nonexistent/s.jsonl", "--no-tui"), "No such file"),
+        (("export", "SESSION"), "say what to write: --har FILE and/or --curl FILE"),
+        (("export", "SESSION", "--har", "/nonexistent/dir/s.har"), "No such file"),
+        (("export", "SESSION", "--har", "x.har", "--filter", "~c abc"), "~c"),
+        (("listen", "--bus", "tcp://0.0.0.0:0", "--no-tui"), "--allow-remote and a --token"),
+        (("listen", "--bus", "nonsense", "--no-tui"), "not a bus address"),
+        (("open", "README.md", "--no-tui"), "not an inspector session"),
+    ],
+)
+def test_user_errors_are_one_clear_line(session: Path, args: tuple[str, ...], error: str) -> None:
+    result = inspector(*(str(session) if a == "SESSION" else a for a in args))
+    assert result.returncode == 1
+    assert error in result.stderr
+    assert "Traceback" not in result.stderr
