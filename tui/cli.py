@@ -40,14 +40,20 @@ class Outputs:
 
             bus.subscribe(ConsoleLog(filter_text=getattr(args, "filter", None) or ""))
 
-    async def run(self, title: str, subtitle: str, peers: Callable[[], int] | None = None) -> None:
+    async def run(
+        self,
+        title: str,
+        subtitle: str,
+        peers: Callable[[], int] | None = None,
+        replay_base: str | None = None,
+    ) -> None:
         """Show the viewer until it quits, or (headless) wait until interrupted."""
         if self.headless:
             await asyncio.Event().wait()
             return
         from tui.app import InspectorApp
 
-        app = InspectorApp(title=title, subtitle=subtitle, peers=peers)
+        app = InspectorApp(title=title, subtitle=subtitle, peers=peers, replay_base=replay_base)
         self.bus.subscribe(app.feed)
         await app.run_async()
 
@@ -187,7 +193,8 @@ async def _proxy(args: argparse.Namespace) -> None:
         await proxy.start()
         where = f"http://{config.listen[0]}:{proxy.port} -> {config.upstream_text}"
         print(f"inspect-proxy: {where}", file=sys.stderr)
-        await outputs.run("inspect-proxy", where)
+        # Replays go straight to the upstream: through the proxy they would be captured twice.
+        await outputs.run("inspect-proxy", where, replay_base=f"http://{config.upstream_text}")
     finally:
         await proxy.close()
         outputs.close()

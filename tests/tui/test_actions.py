@@ -1,0 +1,167 @@
+"""Actions on exchanges: mark, export (HAR, curl, an unwritable path), copy as curl, replay
+(to a live server on 127.0.0.1 and to a dead port)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
+
+from tests.servers import free_port
+from tui.app import InspectorApp
+from tui.scenarios import WEB1, WEB2, session
+from tui.screens.export import ExportScreen
+from tui.widgets.cells import is_replay
+
+SIZE = (120, 36)
+
+
+async def until(pilot: Pilot[None], condition: Callable[[], bool], tries: int = 500) -> None:
+    for _ in range(tries):
+        if condition():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("condition not met in time")
+
+
+async def loaded(pilot: Pilot[None]) -> InspectorApp:
+    app = pilot.app
+    assert isinstance(app, InspectorApp)
+    await until(pilot, lambda: len(app.exchanges.list.rows) == 16)
+    return app
+
+
+def scenario(**options: object) -> InspectorApp:
+    app = InspectorApp(**options)  # type: ignore[arg-type]
+    app.feed(session())
+    return app
+
+
+async def export(pilot: Pilot[None], path: str, *keys: str) -> ExportScreen:
+    await pilot.press("x")
+    dialog = pilot.app.screen
+    assert isinstance(dialog, ExportScreen)
+    await pilot.press(*keys)
+    dialog.query_one("#path", Input).value = path
+    dialog.query_one("#path", Input).focus()
+    await pilot.press("enter")
+    return dialog
+
+
+async def test_mark_then_export_marked_as_har(tmp_path: Path) -> None:
+    async with scenario().run_test(size=SIZE) as pilot:
+        app = await loaded(pilot)
+        await pilot.press("home", "m", "m")
+        assert app.exchanges.list.marked == {f"{WEB1}-1", f"{WEB2}-1"}
+        assert app.exchanges.list.cursor == 2, "marking moves on, like mitmproxy"
+        assert "2 marked" in str(app.exchanges.status_bar.render())
+        await pilot.press("up", "m")
+        assert app.exchanges.list.marked == {f"{WEB1}-1"}
+        await export(pilot, str(tmp_path / "one.har"))
+        await until(pilot, lambda: app.screen is app.exchanges)
+        entries = json.loads((tmp_path / "one.har").read_text())["log"]["entries"]
+        assert [e["request"]["url"] for e in entries] == [
+            "http://shop.example:8000/api/items?page=2"
+        ]
+
+
+async def test_export_all_shown_as_curl_with_secrets_masked(tmp_path: Path) -> None:
+    async with scenario().run_test(size=SIZE) as pilot:
+        app = await loaded(pilot)
+        await pilot.press("f", *"~m POST", "enter")
+        assert len(app.exchanges.list.rows) == 2
+        await pilot.press("x")
+        dialog = app.screen
+        assert isinstance(dialog, ExportScreen)
+        await pilot.click("#curl")
+        await pilot.click("#redact")
+        assert dialog.query_one("#path", Input).value == "inspector.sh"
+        dialog.query_one("#path", Input).value = str(tmp_path / "posts.sh")
+        await pilot.click("#export")
+        await until(pilot, lambda: app.screen is app.exchanges)
+        script = (tmp_path / "posts.sh").read_text()
+        assert script.count("curl ") == 2
+        assert "/api/orders" in script
+        assert "/login" in script
+        assert "s3cr3t" not in script
+
+
+async def test_export_to_an_unwritable_path_says_why_and_stays_open(tmp_path: Path) -> None:
+    async with scenario().run_test(size=SIZE) as pilot:
+        app = await loaded(pilot)
+        target = tmp_path / "missing" / "dir" / "x.har"
+        dialog = await export(pilot, str(target))
+        assert app.screen is dialog
+        assert not target.exists()
+        error = str(dialog.query_one(".error", Static).render())
+        assert "cannot write" in error
+        assert "No such file or directory" in error
+        assert any(n.severity == "error" for n in app._notifications)
+        await pilot.press("escape")
+        assert app.screen is app.exchanges
+
+
+async def test_copy_as_curl_puts_the_command_on_the_clipboard() -> None:
+    async with scenario().run_test(size=SIZE) as pilot:
+        app = await loaded(pilot)
+        await pilot.press("home", "down", "y")
+        assert app.clipboard.startswith("curl ")
+        assert "http://shop.example:8000/api/orders" in app.clipboard
+        assert "--data-raw" in app.clipboard
+        assert any(n.title == "Copied curl" for n in app._notifications)
+
+
+async def _serve_once() -> tuple[asyncio.Server, int, list[bytes]]:
+    seen: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.readuntil(b"\r\n\r\n"))
+        body = b'{"replayed": true}'
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1], seen
+
+
+async def test_replay_sends_the_request_again_and_lists_the_answer() -> None:
+    server, port, seen = await _serve_once()
+    async with (
+        server,
+        scenario(replay_base=f"http://127.0.0.1:{port}").run_test(size=SIZE) as pilot,
+    ):
+        app = await loaded(pilot)
+        await pilot.press("home", "r")
+        await until(pilot, lambda: len(app.store) == 17 and app.exchanges.list.rows[-1].finished)
+        replay = app.exchanges.list.rows[-1]
+        assert is_replay(replay)
+        assert replay.request is not None
+        assert replay.request.snapshot == {"replay_of": f"{WEB1}-1"}
+        assert replay.request.source == "asgi"
+        assert replay.status == 200
+        assert bytes(replay.response_body.data) == b'{"replayed": true}'
+        assert seen[0].startswith(b"GET /api/items?page=2 HTTP/1.1")
+        assert "↻" in app.exchanges.list.render_row(replay, 16, 118).plain
+
+
+async def test_replay_to_a_dead_port_is_a_failed_exchange_and_a_notification() -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    async with scenario(replay_base=dead).run_test(size=SIZE) as pilot:
+        app = await loaded(pilot)
+        await pilot.press("r")
+        await until(pilot, lambda: any(n.severity == "error" for n in app._notifications))
+        await until(pilot, lambda: len(app.store) == 17)
+        failed = app.exchanges.list.rows[-1]
+        assert failed.error is not None
+        assert failed.error.type == "ConnectError"
+        assert failed.state == "failed"
+        assert is_replay(failed)
+        assert app.is_running

@@ -1,0 +1,222 @@
+"""The viewer's list: live feeding, coalescing, follow mode, filter, pause, clear, help, footer."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from inspector import events as ev
+from inspector.store import Store
+from tui.app import InspectorApp
+from tui.scenarios import T0, WALL0, WEB1, many, session
+from tui.screens.help import HelpScreen
+from tui.widgets.filter_bar import FilterBar
+
+SIZE = (120, 36)
+
+
+async def until(pilot: Pilot[None], condition: Callable[[], bool], tries: int = 500) -> None:
+    for _ in range(tries):
+        if condition():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("condition not met in time")
+
+
+def status(app: InspectorApp) -> str:
+    return str(app.exchanges.status_bar.render())
+
+
+def started(xid: str, path: str = "/late", at: int = T0 + 10**10) -> ev.RequestStarted:
+    return ev.RequestStarted(
+        xid, at, "asgi", "http", "GET", "http", "1.1", path, None, b"",
+        ((b"host", b"late.example"),), None, None, WALL0 + 10, {},
+    )  # fmt: skip
+
+
+async def test_static_session_fed_before_mount_is_listed_newest_last() -> None:
+    app = InspectorApp(subtitle="static")
+    app.feed(session())
+    async with app.run_test(size=SIZE) as pilot:
+        rows = app.exchanges.list
+        await until(pilot, lambda: len(rows.rows) == 16)
+        assert [x.id for x in rows.rows][:2] == [f"{WEB1}-1", "0f1e2d3c4b5a-1"]
+        assert rows.cursor == 15
+        assert rows.follow
+        assert "16/16 shown" in status(app)
+
+
+async def test_follow_stops_when_moving_up_and_resumes_on_end() -> None:
+    app = InspectorApp()
+    app.feed(session())
+    async with app.run_test(size=SIZE) as pilot:
+        rows = app.exchanges.list
+        await until(pilot, lambda: len(rows.rows) == 16)
+        await pilot.press("up", "k")
+        assert rows.cursor == 13
+        assert not rows.follow
+        held = rows.current
+        app.feed([started("late-1")])
+        await until(pilot, lambda: len(rows.rows) == 17)
+        assert rows.current is held, "a new exchange must not move the reader"
+        await pilot.press("G")
+        assert rows.cursor == 16
+        assert rows.follow
+        app.feed([started("late-2")])
+        await until(pilot, lambda: len(rows.rows) == 18)
+        assert rows.cursor == 17, "following: the cursor stays on the newest"
+        await pilot.press("home")
+        assert rows.cursor == 0
+        assert not rows.follow
+        await pilot.press("end")
+        assert rows.cursor == 17
+        assert rows.follow
+
+
+async def test_feeding_from_a_thread_is_coalesced_into_few_folds() -> None:
+    app = InspectorApp()
+    folds: list[int] = []
+    original = app._fold
+
+    def counting(events: list[ev.Event]) -> None:
+        folds.append(len(events))
+        original(events)
+
+    app._fold = counting  # type: ignore[method-assign, assignment]
+    async with app.run_test(size=SIZE) as pilot:
+        batches = list(many(2000, batch=10))
+
+        def produce() -> None:
+            for batch in batches:
+                app.feed(batch)
+
+        thread = threading.Thread(target=produce)
+        thread.start()
+        await until(pilot, lambda: len(app.store) == 2000)
+        thread.join()
+        assert sum(folds) == 8000
+        assert len(folds) <= 10, f"200 feeds should fold in a few refreshes, got {len(folds)}"
+
+
+async def test_filter_applies_and_escape_clears() -> None:
+    app = InspectorApp()
+    app.feed(session())
+    async with app.run_test(size=SIZE) as pilot:
+        rows = app.exchanges.list
+        await until(pilot, lambda: len(rows.rows) == 16)
+        await pilot.press("f")
+        await pilot.press(*"~c 4xx | ~c 5xx", "enter")
+        assert [x.status for x in rows.rows] == [404, 500]
+        assert "2/16 shown" in status(app)
+        assert "~c 4xx | ~c 5xx" in status(app)
+        assert rows.has_focus, "enter gives the list back the keys"
+        await pilot.press("f", "escape")
+        assert len(rows.rows) == 16
+        assert "filter" not in status(app)
+
+
+async def test_bad_filter_shows_message_and_position_and_keeps_the_list() -> None:
+    app = InspectorApp()
+    app.feed(session())
+    async with app.run_test(size=SIZE) as pilot:
+        rows = app.exchanges.list
+        await until(pilot, lambda: len(rows.rows) == 16)
+        await pilot.press("f", *"~c 200 )", "enter")
+        bar = app.exchanges.filter_bar
+        error = bar.query_one(".error")
+        assert error.has_class("-shown")
+        shown = str(error.render())
+        assert "unexpected ')'" in shown
+        assert "~c 200 )" in shown
+        assert len(rows.rows) == 16
+        assert bar.has_class("-open")
+        bar.query_one(Input).value = ""
+        await pilot.press(*"~zz", "enter")
+        assert "unknown filter" in str(error.render())
+        await pilot.press("escape")
+        assert not bar.has_class("-open")
+        assert not error.has_class("-shown")
+
+
+async def test_filter_is_re_evaluated_as_an_exchange_streams() -> None:
+    app = InspectorApp()
+    async with app.run_test(size=SIZE) as pilot:
+        rows = app.exchanges.list
+        app.exchanges.query_one(FilterBar).apply("~c 201")
+        app.feed([started("s-1"), started("s-2", "/other")])
+        await until(pilot, lambda: len(app.store) == 2)
+        assert rows.rows == []
+        app.feed([ev.ResponseStarted("s-2", T0 + 10**10 + 5, 201, (), False)])
+        await until(pilot, lambda: len(rows.rows) == 1)
+        assert rows.rows[0].id == "s-2"
+        app.feed([ev.ResponseStarted("s-1", T0 + 10**10 + 9, 201, (), False)])
+        await until(pilot, lambda: len(rows.rows) == 2)
+        assert [x.id for x in rows.rows] == ["s-1", "s-2"], "arrival order is kept"
+
+
+async def test_pause_holds_events_and_resume_folds_them() -> None:
+    app = InspectorApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("space")
+        assert app.paused
+        assert "PAUSED" in status(app)
+        app.feed(session())
+        await until(pilot, lambda: len(app.held) > 0 and not app._pending)
+        assert len(app.store) == 0
+        assert "events held" in status(app)
+        await pilot.press("space")
+        assert not app.paused
+        assert len(app.store) == 16
+        assert "LIVE" in status(app)
+
+
+async def test_clear_forgets_everything_and_new_events_still_arrive() -> None:
+    app = InspectorApp()
+    app.feed(session())
+    async with app.run_test(size=SIZE) as pilot:
+        rows = app.exchanges.list
+        await until(pilot, lambda: len(rows.rows) == 16)
+        await pilot.press("c")
+        assert len(app.store) == 0
+        assert rows.rows == []
+        assert "0/0 shown" in status(app)
+        app.feed([started("after-clear")])
+        await until(pilot, lambda: len(rows.rows) == 1)
+
+
+async def test_footer_shows_workers_dropped_and_evicted() -> None:
+    app = InspectorApp(Store(max_exchanges=5), peers=lambda: 3)
+    app.feed([*session(), ev.EventsDropped("", T0, 7, 7, "bus")])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(app.exchanges.list.rows) == 5)
+        text = status(app)
+        assert "workers 3" in text
+        assert "5/5 shown" in text
+        assert "dropped 7" in text
+        assert "evicted 11" in text
+
+
+async def test_help_opens_and_closes_and_q_quits() -> None:
+    app = InspectorApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running)
+
+
+async def test_command_palette_runs_our_commands() -> None:
+    app = InspectorApp()
+    async with app.run_test(size=SIZE) as pilot:
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        assert {"Filter exchanges", "Pause or resume", "Export", "Clear"} <= titles
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Pause or resume")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.paused)

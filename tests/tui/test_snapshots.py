@@ -1,0 +1,37 @@
+"""SVG snapshots of the views the screenshots show, from the same scenario and `open_view`.
+
+Update after looking at the pictures: `pytest tests/tui/test_snapshots.py --snapshot-update`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from functools import partial
+
+import pytest
+
+from tui.screenshots import SIZE, VIEWS, open_view, scenario_app
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Clock columns in UTC, whatever the machine's zone."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_view(view: str, snap_compare: Callable[..., bool]) -> None:
+    exchange_id, tab = VIEWS[view]
+    before = partial(open_view, exchange_id=exchange_id, tab=tab)
+    assert snap_compare(scenario_app(), run_before=before, terminal_size=SIZE)
+
+
+def test_filter_error_inline(snap_compare: Callable[..., bool]) -> None:
+    assert snap_compare(
+        scenario_app(), press=["f", *"~c 2xx & (~m GET", "enter"], terminal_size=SIZE
+    )

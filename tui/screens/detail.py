@@ -1,0 +1,116 @@
+"""The detail screen: one exchange in tabs (Request, Response, Timing, Events, and Messages for
+a WebSocket), updated live while the exchange streams.
+
+The app calls `show(exchange)` after each coalesced batch that touched the exchange; each pane
+decides for itself whether anything it shows changed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Protocol, cast
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Static, TabbedContent, TabPane
+
+from inspector.exchange import Exchange
+from tui.widgets.cells import duration, is_replay, status_cell
+from tui.widgets.detail import RequestPane, ResponsePane
+from tui.widgets.messages import MessagesPane
+from tui.widgets.timeline import EventList
+from tui.widgets.timing import TimingPane
+
+if TYPE_CHECKING:
+    from tui.app import InspectorApp
+
+
+class _Pane(Protocol):
+    def show(self, exchange: Exchange) -> None: ...
+
+
+class DetailScreen(Screen[None]):
+    CSS_PATH = "detail.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("1", "tab('request')", "Request"),
+        Binding("2", "tab('response')", "Response"),
+        Binding("3", "tab('timing')", "Timing"),
+        Binding("4", "tab('events')", "Events"),
+        Binding("5", "tab('messages')", "Messages"),
+        Binding("r", "replay", "Replay"),
+        Binding("y", "copy_curl", "Copy curl"),
+    ]
+
+    def __init__(self, exchange: Exchange, *, tab: str = "response") -> None:
+        super().__init__()
+        self.exchange = exchange
+        self.initial = tab if tab != "messages" or exchange.is_websocket else "response"
+
+    @property
+    def inspector(self) -> InspectorApp:
+        return cast("InspectorApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        exchange = self.exchange
+        request, response = RequestPane(exchange), ResponsePane(exchange)
+        timing, events = TimingPane(exchange), EventList(exchange)
+        self.panes: list[_Pane] = [request, response, timing, events]
+        yield Static(self._title(), id="detail-title")
+        with TabbedContent(initial=self.initial):
+            with TabPane("Request", id="request"):
+                yield request
+            with TabPane("Response", id="response"):
+                yield response
+            with TabPane("Timing", id="timing"):
+                yield timing
+            with TabPane("Events", id="events"):
+                yield events
+            if exchange.is_websocket:
+                messages = MessagesPane(exchange)
+                self.panes.append(messages)
+                with TabPane("Messages", id="messages"):
+                    yield messages
+        yield Footer()
+
+    def _title(self) -> Text:
+        exchange = self.exchange
+        status, style = status_cell(exchange)
+        method = exchange.request.method if exchange.request is not None else "?"
+        title = Text.assemble((f" {status} ", f"reverse {style}"), " ", (method, "bold"), " ")
+        title.append(exchange.url or exchange.id)
+        extra = [exchange.state, duration(exchange.duration_ns)]
+        if is_replay(exchange):
+            extra.append("replay")
+        title.append("   " + " · ".join(e for e in extra if e), style="dim")
+        return title
+
+    def show(self, exchange: Exchange) -> None:
+        """Refresh every pane from `exchange` (the same object, after more events)."""
+        self.exchange = exchange
+        self.query_one("#detail-title", Static).update(self._title())
+        for pane in self.panes:
+            pane.show(exchange)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "tab" and parameters == ("messages",):
+            return self.exchange.is_websocket
+        return True
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """Lists take the focus with their tab, so the arrow keys move in what is shown."""
+        lists = event.pane.query("EventList, MessageList")
+        if lists:
+            lists.first().focus()
+
+    def action_tab(self, tab: str) -> None:
+        if tab == "messages" and not self.exchange.is_websocket:
+            return
+        self.query_one(TabbedContent).active = tab
+
+    def action_replay(self) -> None:
+        self.inspector.replay(self.exchange)
+
+    def action_copy_curl(self) -> None:
+        self.inspector.copy_curl(self.exchange)

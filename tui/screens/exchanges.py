@@ -1,0 +1,122 @@
+"""The main screen: the live exchange list with its filter bar, status bar and key footer.
+
+Actions that work on the exchange under the cursor (open, mark, replay, copy as curl) or on a
+selection (export: the marked exchanges, else all shown) live here; the app owns the store,
+the incoming events and pausing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from inspector.exchange import Exchange
+from inspector.store import Store
+from tui.screens.detail import DetailScreen
+from tui.screens.export import ExportScreen
+from tui.widgets.exchange_list import ExchangeList
+from tui.widgets.filter_bar import FilterBar
+from tui.widgets.footer import StatusBar
+from tui.widgets.virtual_list import VirtualList
+
+if TYPE_CHECKING:
+    from tui.app import InspectorApp
+
+
+class ExchangesScreen(Screen[None]):
+    CSS_PATH = "exchanges.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f,slash", "filter", "Filter"),
+        Binding("m", "mark", "Mark"),
+        Binding("x", "export", "Export"),
+        Binding("r", "replay", "Replay"),
+        Binding("y", "copy_curl", "Copy curl"),
+        Binding("c", "clear", "Clear"),
+        Binding("end,G", "follow", "Follow", show=False),
+    ]
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.store = store
+        self.list = ExchangeList(store, id="exchanges")
+        self.filter_bar = FilterBar()
+        self.status_bar = StatusBar()
+
+    @property
+    def inspector(self) -> InspectorApp:
+        return cast("InspectorApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield self.filter_bar
+        yield self.list
+        yield self.status_bar
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.list.reset()
+        self.list.focus()
+        self.inspector.start_feeding()
+
+    @property
+    def selection(self) -> tuple[list[Exchange], str]:
+        """What export works on: the marked exchanges, else every exchange shown."""
+        marked = self.list.marked
+        if marked:
+            return [x for x in self.store if x.id in marked], "marked"
+        return list(self.list.rows), "shown"
+
+    def on_virtual_list_selected(self, event: VirtualList.Selected) -> None:
+        event.stop()
+        self.action_open()
+
+    def on_filter_bar_changed(self, event: FilterBar.Changed) -> None:
+        self.list.set_filter(event.predicate)
+        self.inspector.update_status()
+
+    def on_filter_bar_closed(self) -> None:
+        self.list.focus()
+
+    def action_filter(self) -> None:
+        self.filter_bar.open()
+
+    def action_open(self) -> None:
+        exchange = self.list.current
+        if exchange is not None:
+            self.app.push_screen(DetailScreen(exchange))
+
+    def action_mark(self) -> None:
+        self.list.toggle_mark()
+        self.list.action_cursor(1)
+        self.inspector.update_status()
+
+    def action_follow(self) -> None:
+        self.list.action_last()
+
+    def action_export(self) -> None:
+        exchanges, what = self.selection
+        if not exchanges:
+            self.notify("nothing to export", severity="warning")
+            return
+        self.app.push_screen(ExportScreen(exchanges, what), self._exported)
+
+    def _exported(self, path: str | None) -> None:
+        if path:
+            self.notify(f"exported to {path}", title="Export")
+
+    def action_replay(self) -> None:
+        exchange = self.list.current
+        if exchange is not None:
+            self.inspector.replay(exchange)
+
+    def action_copy_curl(self) -> None:
+        exchange = self.list.current
+        if exchange is not None:
+            self.inspector.copy_curl(exchange)
+
+    def action_clear(self) -> None:
+        self.inspector.clear()

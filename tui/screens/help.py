@@ -1,0 +1,68 @@
+"""The help screen: every key, and the filter language at a glance."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = (
+    ("↑ ↓ j k, PgUp PgDn", "move; moving up stops following"),
+    ("end G / home g", "last row and follow / first row"),
+    ("enter", "open the exchange (tabs 1-5, escape back)"),
+    ("f /", "filter (enter applies, escape clears)"),
+    ("space", "pause / resume (events are held while paused)"),
+    ("m", "mark or unmark (export uses the marked ones)"),
+    ("x", "export marked, else shown: HAR or curl"),
+    ("r", "replay the request (shown as a new ↻ exchange)"),
+    ("y", "copy the request as curl"),
+    ("c", "clear the list"),
+    ("ctrl+p", "command palette"),
+    ("?  q", "this help  /  quit"),
+)
+FILTERS = (
+    ("~m GET", "method"),
+    ("~c 404  ~c 5xx", "status code or class"),
+    ("~u regex  word", "URL"),
+    ("~h ~hq ~hs regex", "header (any, request, response)"),
+    ("~b ~bq ~bs regex", "body (any, request, response)"),
+    ("~t ~tq ~ts regex", "content type"),
+    ("~d 200ms", "took longer than (ms, s, us)"),
+    ("~ws  ~e", "WebSocket / failed or 5xx"),
+    ("~src proxy", "captured by proxy, asgi or wsgi"),
+    ("! & | ( )", "not, and, or, grouping"),
+)
+
+
+def _table(title: str, rows: tuple[tuple[str, str], ...]) -> Table:
+    table = Table(title=title, title_justify="left", box=None, padding=(0, 2, 0, 0))
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column()
+    for key, what in rows:
+        table.add_row(key, what)
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 80; height: auto; max-height: 90%; padding: 1 2;
+        border: thick $primary; background: $surface;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "dismiss", "Close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(_table("Keys", KEYS))
+            yield Static(Text())
+            yield Static(_table("Filters", FILTERS))

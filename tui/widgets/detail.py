@@ -1,0 +1,187 @@
+"""The Request and Response panes of the detail screen: a first line, headers, then the body.
+
+Each pane re-renders only when what it shows changed (a body grew, a response started), so a
+streaming exchange updates live without resetting the reader's scroll position.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from urllib.parse import parse_qsl
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from inspector.events import JSON, Headers
+from inspector.exchange import Exchange
+from tui.widgets.body import render_body
+from tui.widgets.cells import clock, duration, status_style
+
+
+def headers_table(headers: Headers, title: str = "Headers") -> RenderableType:
+    if not headers:
+        return Text(f"{title}: none", style="dim")
+    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), expand=False)
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column(overflow="fold")
+    for name, value in headers:
+        table.add_row(name.decode("latin-1"), value.decode("latin-1"))
+    return Group(Text(title, style="bold underline"), table)
+
+
+class _ExchangePane(VerticalScroll):
+    DEFAULT_CSS = """
+    _ExchangePane { padding: 0 1; }
+    _ExchangePane > Static { margin-bottom: 1; }
+    """
+
+    def __init__(self, exchange: Exchange, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.exchange = exchange
+        self._signature: tuple[object, ...] | None = None
+
+    SECTIONS: tuple[str, ...] = ("summary", "headers", "body")
+
+    def compose(self) -> ComposeResult:
+        for name in self.SECTIONS:
+            yield Static(classes=name)
+
+    def on_mount(self) -> None:
+        self.show(self.exchange)
+
+    def show(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+        signature = self.signature()
+        if signature == self._signature:
+            return
+        self._signature = signature
+        for name, section in zip(self.SECTIONS, self.sections(), strict=True):
+            self.query_one(f".{name}", Static).update(section)
+
+    def signature(self) -> tuple[object, ...]:
+        raise NotImplementedError
+
+    def sections(self) -> tuple[RenderableType, ...]:
+        raise NotImplementedError
+
+
+class RequestPane(_ExchangePane):
+    SECTIONS = ("summary", "headers", "body", "snapshot")
+
+    def signature(self) -> tuple[object, ...]:
+        body = self.exchange.request_body
+        return self.exchange.request is None, body.size, body.complete, self.exchange.finished
+
+    def sections(self) -> tuple[RenderableType, ...]:
+        exchange, request = self.exchange, self.exchange.request
+        if request is None:
+            return Text("the request was not captured", style="dim"), "", "", ""
+        line = Text.assemble(
+            (request.method, "bold"), " ", exchange.url, (f"  HTTP/{request.http_version}", "dim")
+        )
+        facts = Text(f"{clock(request.wall_time)} · {request.source} · {request.kind}", style="dim")
+        if request.client:
+            facts.append(f" · client {request.client[0]}:{request.client[1]}")
+        summary: list[RenderableType] = [line, facts]
+        if request.query:
+            summary.append(_query_table(request.query.decode("latin-1")))
+        complete = exchange.request_body.complete or exchange.finished is not None
+        return (
+            Group(*summary),
+            headers_table(request.headers),
+            render_body(request.headers, exchange.request_body, complete=complete),
+            snapshot_table(request.source, request.snapshot),
+        )
+
+
+class ResponsePane(_ExchangePane):
+    def signature(self) -> tuple[object, ...]:
+        exchange = self.exchange
+        return (
+            exchange.response,
+            exchange.response_body.size,
+            exchange.finished,
+            exchange.error,
+            len(exchange.trailers),
+            exchange.denied,
+            exchange.accepted,
+        )
+
+    def sections(self) -> tuple[RenderableType, ...]:
+        exchange = self.exchange
+        response = exchange.response
+        status = exchange.status
+        lines: list[RenderableType] = []
+        if status is None:
+            lines.append(Text("no response yet" if exchange.finished is None else "no response"))
+        else:
+            reason = response.reason if response is not None else ""
+            lines.append(Text.assemble((f"{status} {reason}".strip(), status_style(status))))
+        facts = [exchange.state]
+        if exchange.duration_ns is not None:
+            facts.append(duration(exchange.duration_ns))
+        if exchange.client_disconnected:
+            facts.append("client disconnected")
+        lines.append(Text(" · ".join(facts), style="dim"))
+        for restart in exchange.restarts:
+            lines.append(Text(f"start_response re-called: {restart.status} ({restart.error})"))
+        for sent in exchange.files:
+            lines.append(Text(f"file sent by the server ({sent.via}): {sent.path}", style="cyan"))
+        if exchange.error is not None:
+            error = exchange.error
+            lines.append(Text(f"{error.type}: {error.message}", style="bold red"))
+            lines.append(Text(error.traceback.rstrip(), style="red"))
+        for failure in exchange.capture_errors:
+            lines.append(Text(f"capture failed in {failure.where}: {failure.error}", "yellow"))
+        headers: list[RenderableType] = []
+        if exchange.accepted is not None:
+            headers.append(headers_table(exchange.accepted.headers, "Accept headers"))
+        if exchange.denied is not None:
+            headers.append(headers_table(exchange.denied.headers, "Denial headers"))
+        if response is not None:
+            headers.append(headers_table(response.headers))
+        for trailer in exchange.trailers:
+            headers.append(headers_table(trailer.headers, "Trailers"))
+        body: RenderableType = ""
+        if response is not None:
+            body = render_body(
+                response.headers,
+                exchange.response_body,
+                complete=exchange.response_body.complete or exchange.finished is not None,
+            )
+        return Group(*lines), Group(*headers), body
+
+
+_SNAPSHOT_TITLES = {
+    "asgi": "ASGI scope (its headers are above)",
+    "wsgi": "WSGI environ (its HTTP_*, CONTENT_TYPE and CONTENT_LENGTH are the headers above)",
+    "proxy": "Proxy connection",
+}
+
+
+def snapshot_table(source: str, snapshot: Mapping[str, JSON]) -> RenderableType:
+    """The scope or environ as the app received it, one key per row, values as JSON."""
+    if not snapshot:
+        return ""
+    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+    table.add_column(style="bold blue", no_wrap=True)
+    table.add_column(overflow="fold")
+    for key, value in snapshot.items():
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        table.add_row(key, shown)
+    title = _SNAPSHOT_TITLES.get(source, "Snapshot")
+    return Group(Text(title, style="bold underline"), table)
+
+
+def _query_table(query: str) -> RenderableType:
+    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column(overflow="fold")
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        table.add_row(key, value)
+    return Group(Text("Query", style="bold underline"), table)

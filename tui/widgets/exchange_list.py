@@ -1,0 +1,199 @@
+"""The exchange list: every exchange of the store (or those the filter keeps), newest last.
+
+A `VirtualList` over references into the `Store`, so 100,000 exchanges cost a Python list,
+and the filter is kept as that list. `apply(new, touched)` folds a coalesced batch in: new
+exchanges are appended (or tested against the filter), touched ones are re-tested because a
+filter on status or body can start or stop matching as an exchange streams, and exchanges the
+store evicted leave from the front.
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_left
+from collections.abc import Callable
+from typing import ClassVar
+
+from rich.text import Text
+
+from inspector.exchange import Exchange
+from inspector.store import Store
+from tui.widgets.cells import clock, duration, is_replay, size, status_cell
+from tui.widgets.virtual_list import VirtualList
+
+Filter = Callable[[Exchange], bool]
+
+# name, width, justify: the path takes whatever width is left.
+_COLUMNS: tuple[tuple[str, int, str], ...] = (
+    ("Time", 12, "left"),
+    ("Source", 10, "left"),
+    ("Method", 7, "left"),
+    ("Path", 0, "left"),
+    ("Code", 4, "right"),
+    ("Duration", 9, "right"),
+    ("Req", 9, "right"),
+    ("Resp", 9, "right"),
+    ("Info", 15, "left"),
+)
+_FIXED = sum(width + 1 for _, width, _ in _COLUMNS) + 2
+_METHOD_STYLE = {"GET": "cyan", "POST": "green", "PUT": "yellow", "PATCH": "yellow"}
+
+
+def _matches(predicate: Filter, exchange: Exchange) -> bool:
+    try:
+        return predicate(exchange)
+    except Exception:  # a filter bug must not take the list down: the row is just not shown
+        return False
+
+
+class ExchangeList(VirtualList[Exchange]):
+    DEFAULT_CSS = """
+    ExchangeList { border: none; }
+    """
+    BINDINGS: ClassVar = []
+
+    def __init__(self, store: Store, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.store = store
+        self.predicate: Filter | None = None
+        self.marked: set[str] = set()
+        self._seq: dict[str, int] = {}
+        self._next_seq = 0
+
+    # -- folding batches in ----------------------------------------------------------------------
+
+    def _number(self, new: list[Exchange]) -> None:
+        seq = self._seq
+        for exchange in new:
+            seq[exchange.id] = self._next_seq
+            self._next_seq += 1
+
+    def apply(self, new: list[Exchange], touched: set[str]) -> None:
+        self._drop_evicted()
+        self._number(new)
+        predicate = self.predicate
+        if predicate is None:
+            self.extend(new)
+            self.refresh()
+            return
+        fresh = {exchange.id for exchange in new}
+        shown = {exchange.id for exchange in self.rows} if touched - fresh else set()
+        leaving: set[str] = set()
+        arriving: list[Exchange] = []
+        for xid in touched - fresh:
+            exchange = self.store.get(xid)
+            if exchange is None:
+                continue
+            if _matches(predicate, exchange) != (xid in shown):
+                (leaving.add(xid) if xid in shown else arriving.append(exchange))
+        matching = [exchange for exchange in new if _matches(predicate, exchange)]
+        if leaving or arriving:
+            keep = self.current
+            kept = [exchange for exchange in self.rows if exchange.id not in leaving]
+            arriving.sort(key=self._key)
+            rows = list(heapq.merge(kept, arriving, key=self._key))
+            self.set_rows(rows + matching, keep=keep)
+        else:
+            self.extend(matching)
+        self.refresh()
+
+    def _key(self, exchange: Exchange) -> int:
+        return self._seq.get(exchange.id, -1)
+
+    def _drop_evicted(self) -> None:
+        rows, store = self.rows, self.store
+        count = 0
+        while count < len(rows) and rows[count].id not in store:
+            count += 1
+        if count:
+            self.drop_first(count)
+        if len(self._seq) > len(store) * 2 + 1024:
+            self._seq = {xid: n for xid, n in self._seq.items() if xid in store}
+            self.marked &= self._seq.keys()
+
+    def set_filter(self, predicate: Filter | None) -> None:
+        keep = self.current
+        if predicate is None:
+            rows = list(self.store)
+        else:
+            rows = [exchange for exchange in self.store if _matches(predicate, exchange)]
+        self.predicate = predicate
+        self.set_rows(rows, keep=keep)
+
+    def reset(self) -> None:
+        """Start over from the store's content (after a clear, or on mount)."""
+        self._seq.clear()
+        self._next_seq = 0
+        self.marked.clear()
+        self._number(list(self.store))
+        self.follow = True
+        self.set_filter(self.predicate)
+
+    def index_of(self, row: Exchange) -> int | None:
+        key = self._key(row)
+        index = bisect_left(self.rows, key, key=self._key)
+        return index if index < len(self.rows) and self.rows[index] is row else None
+
+    def toggle_mark(self) -> Exchange | None:
+        exchange = self.current
+        if exchange is not None:
+            self.marked.symmetric_difference_update({exchange.id})
+            self.refresh()
+        return exchange
+
+    # -- rendering -------------------------------------------------------------------------------
+
+    def render_header(self, width: int) -> Text:
+        cells = [(name, "") for name, _, _ in _COLUMNS]
+        return self._line("  ", cells, width)
+
+    def render_row(self, row: Exchange, index: int, width: int) -> Text:
+        flags = ("●" if row.id in self.marked else " ") + ("↻" if is_replay(row) else " ")
+        request = row.request
+        if request is None:  # its first events were lost (dropped upstream)
+            return Text(f"{flags} {row.id}  (request not captured)", style="dim")
+        origin = self.store.origin(row.id)
+        # The pid tells workers apart; the name is in the detail view.
+        source = request.source if origin is None else f"{request.source} {origin.pid}"
+        path = request.path + ("?" + request.query.decode("latin-1") if request.query else "")
+        status, status_style = status_cell(row)
+        cells = [
+            (clock(request.wall_time), "dim"),
+            (source, "dim"),
+            (request.method, _METHOD_STYLE.get(request.method, "magenta")),
+            (path, ""),
+            (status, status_style),
+            (duration(row.duration_ns), ""),
+            (size(row.request_body.size) if row.request_body.size else "", "dim"),
+            (size(row.response_body.size) if row.response_body.size else "", ""),
+            _info(row),
+        ]
+        return self._line(flags, cells, width)
+
+    def _line(self, flags: str, cells: list[tuple[str, str]], width: int) -> Text:
+        line = Text(no_wrap=True)
+        line.append(flags, "bold yellow")
+        path_width = max(width - _FIXED, 8)
+        for (_, column_width, justify), (value, style) in zip(_COLUMNS, cells, strict=True):
+            column_width = column_width or path_width
+            if len(value) > column_width:
+                value = value[: column_width - 1] + "…"
+            line.append(" ")
+            line.append(
+                value.rjust(column_width) if justify == "right" else value.ljust(column_width),
+                style,
+            )
+        return line
+
+
+def _info(exchange: Exchange) -> tuple[str, str]:
+    state = exchange.state
+    if exchange.is_websocket:
+        counts = exchange.message_counts
+        style = "green" if state == "open" else "dim"
+        return f"↑{counts['client']} ↓{counts['server']} {state}", style
+    if exchange.error is not None:
+        return exchange.error.type, "red"
+    if state == "completed":
+        return "", ""
+    return state, "yellow" if state in ("streaming", "pending") else "red"

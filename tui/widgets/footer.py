@@ -1,0 +1,59 @@
+"""The status bar above the key footer: live or paused, workers, counts, drops and evictions.
+
+It reads the app's state when told to (after each coalesced batch) and once a second for the
+number of connected workers, which changes without any event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import Static
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    paused: bool
+    held: int
+    discarded: int
+    shown: int
+    total: int
+    marked: int
+    dropped: int
+    evicted: int
+    workers: int | None
+    filter_text: str
+    following: bool
+
+
+def status_text(status: Status) -> Text:
+    text = Text()
+    if status.paused:
+        text.append(" ⏸ PAUSED ", "bold reverse yellow")
+        text.append(f" {status.held:,} events held", "yellow")
+        if status.discarded:
+            text.append(f", {status.discarded:,} discarded", "bold red")
+    else:
+        text.append(" ● LIVE ", "bold reverse green")
+        text.append(" following" if status.following else " scrolled", "dim")
+    if status.workers is not None:
+        text.append(f"  workers {status.workers}")
+    text.append(f"  {status.shown:,}/{status.total:,} shown")
+    if status.marked:
+        text.append(f"  ● {status.marked:,} marked", "yellow")
+    text.append(f"  dropped {status.dropped:,}", "bold red" if status.dropped else "dim")
+    text.append(f"  evicted {status.evicted:,}", "yellow" if status.evicted else "dim")
+    if status.filter_text:
+        text.append("  filter ", "dim")
+        text.append(status.filter_text, "bold cyan")
+    return text
+
+
+class StatusBar(Static):
+    DEFAULT_CSS = """
+    StatusBar { height: 1; background: $panel; }
+    """
+
+    def show(self, status: Status) -> None:
+        self.update(status_text(status))

@@ -1,0 +1,178 @@
+"""The Messages pane of a WebSocket exchange: the conversation, its filter and one message open.
+
+Rows show the direction, time since the handshake, size and a preview (text, or hex for
+bytes); the message under the cursor is shown in full below (JSON pretty-printed). The list
+is a `VirtualList` that appends as messages arrive, so the reader's position never jumps; its
+own filter (a case-insensitive regex over the preview, `>` for client-only, `<` for
+app-only) keeps the matching messages. The close code and reason head the pane.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Input, Static
+
+from inspector import events as ev
+from inspector.exchange import Exchange
+from tui.console import size
+from tui.widgets.body import hex_dump, highlight
+from tui.widgets.virtual_list import VirtualList
+
+
+def preview(message: ev.WebSocketMessage) -> str:
+    if message.text is not None:
+        return message.text.replace("\n", "⏎")[:400]
+    return (message.data or b"")[:48].hex(" ")
+
+
+class MessageList(VirtualList[ev.WebSocketMessage]):
+    def __init__(self, start_ns: int, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.start_ns = start_ns
+
+    def render_header(self, width: int) -> Text:
+        return Text(f"    {'at':>13} {'size':>10}  message")
+
+    def render_row(self, row: ev.WebSocketMessage, index: int, width: int) -> Text:
+        client = row.sender == "client"
+        arrow = ("→", "bold green") if client else ("←", "bold cyan")
+        kind = "" if row.text is not None else "bin "
+        return Text.assemble(
+            " ",
+            arrow,
+            "  ",
+            (f"{(row.at_ns - self.start_ns) / 1e6:>10,.3f} ms", "dim"),
+            f" {size(row.size):>10}  ",
+            (kind, "magenta"),
+            (preview(row), "" if row.text is not None else "cyan"),
+        )
+
+
+def expanded(message: ev.WebSocketMessage) -> RenderableType:
+    if message.data is not None:
+        return hex_dump(message.data)
+    text = message.text or ""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return Text(text)
+    if not isinstance(value, dict | list):
+        return Text(text)
+    return highlight(json.dumps(value, indent=2, ensure_ascii=False), "json")
+
+
+class MessagesPane(Vertical):
+    DEFAULT_CSS = """
+    MessagesPane > .state { padding: 0 1; height: auto; }
+    MessagesPane > Input { border: none; height: 1; padding: 0 1; margin: 0 1; }
+    MessagesPane > .error { color: $error; padding: 0 1; height: auto; display: none; }
+    MessagesPane > .error.-shown { display: block; }
+    MessagesPane > MessageList { height: 1fr; }
+    MessagesPane > VerticalScroll {
+        height: 1fr; border-top: solid $primary-darken-2; padding: 0 1;
+    }
+    """
+
+    def __init__(self, exchange: Exchange, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.exchange = exchange
+        self.pattern: re.Pattern[str] | None = None
+        self.sender: str | None = None
+        self._seen = 0
+        start = exchange.request.at_ns if exchange.request is not None else 0
+        self.list = MessageList(start)
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="state")
+        yield Input(placeholder="filter messages: regex, > client only, < app only")
+        yield Static(classes="error")
+        yield self.list
+        with VerticalScroll():
+            yield Static(classes="expanded")
+
+    def on_mount(self) -> None:
+        self.list.follow = False
+        self.show(self.exchange)
+        self.list.move_cursor(0)
+
+    def show(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+        self.query_one(".state", Static).update(_state(exchange))
+        fresh = exchange.messages[self._seen :]
+        self._seen = len(exchange.messages)
+        self.list.extend([m for m in fresh if self._keeps(m)])
+        if fresh or not self.list.rows:
+            self._expand()
+
+    def _keeps(self, message: ev.WebSocketMessage) -> bool:
+        if self.sender is not None and message.sender != self.sender:
+            return False
+        return self.pattern is None or self.pattern.search(preview(message)) is not None
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        text = event.value.strip()
+        self.sender = {">": "client", "<": "server"}.get(text[:1])
+        if self.sender is not None:
+            text = text[1:].strip()
+        error = self.query_one(".error", Static)
+        try:
+            self.pattern = re.compile(text, re.IGNORECASE) if text else None
+        except re.error as exc:
+            error.update(f"✗ {exc.msg} at position {exc.pos}")
+            error.add_class("-shown")
+            return
+        error.remove_class("-shown")
+        keep = self.list.current
+        self.list.set_rows([m for m in self.exchange.messages if self._keeps(m)], keep=keep)
+        self._expand()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.list.focus()
+
+    def on_virtual_list_cursor_moved(self, event: VirtualList.CursorMoved) -> None:
+        event.stop()
+        self._expand()
+
+    def on_virtual_list_selected(self, event: VirtualList.Selected) -> None:
+        event.stop()
+        self._expand()
+
+    def _expand(self) -> None:
+        message = self.list.current
+        target = self.query_one(".expanded", Static)
+        if message is None:
+            target.update(Text("no message" if not self.list.rows else "", style="dim"))
+            return
+        who = "client → app" if message.sender == "client" else "app → client"
+        kind = "text" if message.text is not None else "binary"
+        head = Text(f"{who} · {kind} · {size(message.size)}", style="bold")
+        if (message.text is not None and len(message.text.encode()) < message.size) or (
+            message.data is not None and len(message.data) < message.size
+        ):
+            head.append(" · cut at the capture limit", style="yellow")
+        target.update(Group(head, expanded(message)))
+
+
+def _state(exchange: Exchange) -> Text:
+    counts = exchange.message_counts
+    text = Text.assemble(
+        (exchange.state, "bold green" if exchange.state == "open" else "bold"),
+        f" · {counts['client']} → app · {counts['server']} ← app",
+    )
+    if exchange.accepted is not None and exchange.accepted.subprotocol:
+        text.append(f" · subprotocol {exchange.accepted.subprotocol}")
+    if exchange.messages_dropped:
+        text.append(f" · {exchange.messages_dropped:,} not kept", style="yellow")
+    closed = exchange.closed
+    if closed is not None:
+        reason = f" {closed.reason!r}" if closed.reason else ""
+        text.append(f" · closed by {closed.sender}: code {closed.code}{reason}", style="magenta")
+    return text

@@ -1,0 +1,203 @@
+"""A virtual list: a cursor over a Python list of rows, rendering only the lines on screen.
+
+The exchange list, the WebSocket messages and the event timeline all show up to 100,000 rows
+that grow while they are on screen, so none of them can afford a widget per row or a
+`DataTable` (which builds every row). `VirtualList` keeps the rows as a plain list, a fixed
+header line, a cursor and a follow mode: while the cursor sits on the last row, new rows move
+it along; moving up stops following; `end` resumes. Subclasses say how a row renders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar, Generic, TypeVar
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+T = TypeVar("T")
+
+
+class VirtualList(ScrollView, Generic[T], can_focus=True):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "virtual-list--header",
+        "virtual-list--cursor",
+        "virtual-list--cursor-blurred",
+    }
+    DEFAULT_CSS = """
+    VirtualList { height: 1fr; overflow-x: hidden; }
+    VirtualList > .virtual-list--header { text-style: bold; color: $text-muted; }
+    VirtualList > .virtual-list--cursor { background: $block-cursor-background; }
+    VirtualList > .virtual-list--cursor-blurred { background: $block-cursor-blurred-background; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home,g", "first", "First", show=False),
+        Binding("end,G", "last", "Follow", show=False),
+        Binding("enter", "select", "Open", show=False),
+    ]
+
+    class Selected(Message):
+        """Enter (or a click on the cursor row) chose a row."""
+
+        def __init__(self, source: VirtualList[object], index: int) -> None:
+            super().__init__()
+            self.source = source
+            self.index = index
+
+    class CursorMoved(Message):
+        def __init__(self, source: VirtualList[object], index: int) -> None:
+            super().__init__()
+            self.source = source
+            self.index = index
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.rows: list[T] = []
+        self.cursor = -1
+        self.follow = True
+
+    # -- what subclasses provide -----------------------------------------------------------------
+
+    def render_header(self, width: int) -> Text:
+        return Text()
+
+    def render_row(self, row: T, index: int, width: int) -> Text:
+        raise NotImplementedError
+
+    # -- rows ------------------------------------------------------------------------------------
+
+    @property
+    def current(self) -> T | None:
+        return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
+
+    def set_rows(self, rows: list[T], keep: T | None = None) -> None:
+        """Replace all rows; the cursor stays on `keep` if it is still there."""
+        self.rows = rows
+        if self.follow or not rows:
+            self.cursor = len(rows) - 1
+        elif keep is not None and (found := self.index_of(keep)) is not None:
+            self.cursor = found
+        else:
+            self.cursor = min(max(self.cursor, 0), len(rows) - 1)
+        self._rows_changed()
+
+    def index_of(self, row: T) -> int | None:
+        """Where `row` is, by identity (rows may be dataclasses whose `==` is costly)."""
+        return next((i for i, r in enumerate(self.rows) if r is row), None)
+
+    def extend(self, rows: Sequence[T]) -> None:
+        if not rows:
+            return
+        self.rows.extend(rows)
+        if self.follow:
+            self.cursor = len(self.rows) - 1
+        self._rows_changed()
+
+    def drop_first(self, count: int) -> None:
+        """Forget the `count` oldest rows (evicted upstream); the cursor keeps its row."""
+        if count <= 0:
+            return
+        del self.rows[:count]
+        self.cursor = max(self.cursor - count, 0 if self.rows else -1)
+        self.scroll_to(y=max(self.scroll_y - count, 0), animate=False)
+        self._rows_changed()
+
+    def _rows_changed(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
+        if self.follow:
+            self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
+        self.refresh()
+
+    # -- cursor ----------------------------------------------------------------------------------
+
+    def move_cursor(self, index: int) -> None:
+        if not self.rows:
+            return
+        index = min(max(index, 0), len(self.rows) - 1)
+        self.follow = index == len(self.rows) - 1
+        if index != self.cursor:
+            self.cursor = index
+            self.post_message(self.CursorMoved(self, index))  # type: ignore[arg-type]
+        self._scroll_to_cursor()
+        self.refresh()
+
+    def _scroll_to_cursor(self) -> None:
+        visible = max(self.scrollable_content_region.height - 1, 1)
+        top = int(self.scroll_y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, force=True)
+        elif self.cursor >= top + visible:
+            self.scroll_to(y=self.cursor - visible + 1, animate=False, force=True)
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(self.cursor + direction * max(self.size.height - 2, 1))
+
+    def action_first(self) -> None:
+        self.move_cursor(0)
+
+    def action_last(self) -> None:
+        self.move_cursor(len(self.rows) - 1)
+        self.follow = True
+
+    def action_select(self) -> None:
+        if self.current is not None:
+            self.post_message(self.Selected(self, self.cursor))  # type: ignore[arg-type]
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y == 0:
+            return
+        index = int(self.scroll_y) + event.y - 1
+        if 0 <= index < len(self.rows):
+            if index == self.cursor and event.chain > 1:
+                self.action_select()
+            self.move_cursor(index)
+
+    def on_resize(self) -> None:
+        self._rows_changed()
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    # -- rendering -------------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if y == 0:
+            header = self.render_header(width)
+            style = self.get_component_rich_style("virtual-list--header")
+            return self._strip(header, width, base + style)
+        index = int(self.scroll_y) + y - 1
+        if index >= len(self.rows):
+            return Strip.blank(width, base)
+        if index == self.cursor:
+            name = "virtual-list--cursor" if self.has_focus else "virtual-list--cursor-blurred"
+            base = base + self.get_component_rich_style(name)
+        return self._strip(self.render_row(self.rows[index], index, width), width, base)
+
+    def _strip(self, text: Text, width: int, style: Style) -> Strip:
+        text.no_wrap = True
+        text.overflow = "ellipsis"
+        text.truncate(width, overflow="ellipsis", pad=True)
+        segments = [
+            Segment(s.text, style + s.style if s.style else style, s.control)
+            for s in text.render(self.app.console)
+        ]
+        return Strip(segments).crop_extend(0, width, style)
