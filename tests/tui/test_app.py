@@ -220,3 +220,19 @@ async def test_command_palette_runs_our_commands() -> None:
         await pilot.pause(0.3)
         await pilot.press("enter")
         await until(pilot, lambda: app.paused)
+
+
+async def test_a_narrow_terminal_drops_columns_before_the_path() -> None:
+    app = InspectorApp()
+    app.feed(session())
+    async with app.run_test(size=(80, 24)) as pilot:
+        rows = app.exchanges.list
+        await until(pilot, lambda: len(rows.rows) == 16)
+        header = str(rows.render_header(80))
+        assert header.split() == ["Source", "Method", "Path", "Code", "Duration", "Resp"]
+        line = str(rows.render_row(rows.rows[0], 0, 80))
+        assert "/api/items?page=2 " in line  # whole, not cut to a few cells
+        assert len(line) <= 80
+        wide = str(rows.render_header(120)).split()
+        assert wide[:3] == ["Time", "Source", "Method"]
+        assert wide[-3:] == ["Req", "Resp", "Info"]

@@ -9,6 +9,7 @@ store evicted leave from the front.
 
 from __future__ import annotations
 
+import functools
 import heapq
 from bisect import bisect_left
 from collections.abc import Callable
@@ -35,7 +36,29 @@ _COLUMNS: tuple[tuple[str, int, str], ...] = (
     ("Resp", 9, "right"),
     ("Info", 15, "left"),
 )
-_FIXED = sum(width + 1 for _, width, _ in _COLUMNS) + 2
+# On a narrow terminal these columns go first, in this order, so the path keeps its room.
+_DROP_ORDER = ("Req", "Info", "Time", "Resp", "Source")
+_PATH_MIN = 24
+
+
+@functools.lru_cache(maxsize=8)
+def _layout(width: int) -> tuple[tuple[int, int, str], ...]:
+    """(column index, width, justify) of the columns shown at this terminal width."""
+    shown = list(range(len(_COLUMNS)))
+    dropping = iter(_DROP_ORDER)
+
+    def fixed() -> int:
+        return sum(_COLUMNS[i][1] + 1 for i in shown) + 2
+
+    while width - fixed() < _PATH_MIN:
+        name = next(dropping, None)
+        if name is None:
+            break
+        shown.remove(next(i for i, column in enumerate(_COLUMNS) if column[0] == name))
+    path_width = max(width - fixed(), 8)
+    return tuple((i, _COLUMNS[i][1] or path_width, _COLUMNS[i][2]) for i in shown)
+
+
 _METHOD_STYLE = {"GET": "cyan", "POST": "green", "PUT": "yellow", "PATCH": "yellow"}
 
 
@@ -173,9 +196,8 @@ class ExchangeList(VirtualList[Exchange]):
     def _line(self, flags: str, cells: list[tuple[str, str]], width: int) -> Text:
         line = Text(no_wrap=True)
         line.append(flags, "bold yellow")
-        path_width = max(width - _FIXED, 8)
-        for (_, column_width, justify), (value, style) in zip(_COLUMNS, cells, strict=True):
-            column_width = column_width or path_width
+        for index, column_width, justify in _layout(width):
+            value, style = cells[index]
             if len(value) > column_width:
                 value = value[: column_width - 1] + "…"
             line.append(" ")

@@ -1,0 +1,67 @@
+"""`inspect-proxy` in a real terminal (tmux): requests through the proxy appear in the viewer.
+
+The viewer draws into a tmux pane, as a user would see it; the test reads the pane's text.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.servers import ROOT, free_port, serve
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(
+        ["tmux", *args], check=True, capture_output=True, text=True, timeout=10
+    ).stdout
+
+
+def pane_until(session: str, wanted: list[str], timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        text = tmux("capture-pane", "-p", "-t", session)
+        if all(w in text for w in wanted) or time.monotonic() > deadline:
+            missing = [w for w in wanted if w not in text]
+            assert not missing, f"{missing} not on screen:\n{text}"
+            return text
+        time.sleep(0.1)
+
+
+def test_inspect_proxy_shows_live_requests_in_a_terminal(tmp_path: Path) -> None:
+    assert shutil.which("tmux"), "tmux is needed (scripts/test.sh installs it)"
+    session = f"inspector-test-{free_port()}"
+    port = free_port()
+    with serve("uvicorn", "tests.apps.asgi_cases:app", tmp_path) as upstream:
+        # Textual takes COLUMNS and LINES over the terminal's real size: drop them.
+        main = "import sys; from tui.cli import proxy_main; sys.exit(proxy_main())"
+        command = (
+            f"env -u COLUMNS -u LINES {sys.executable} -c '{main}'"
+            f" --upstream {upstream.port} --listen {port}"
+        )
+        tmux("new-session", "-d", "-s", session, "-x", "140", "-y", "30", "-c", str(ROOT), command)
+        try:
+            pane_until(session, ["inspect-proxy", f"127.0.0.1:{upstream.port}"])
+            for n in range(3):
+                response = httpx.get(f"http://127.0.0.1:{port}/plain?visit={n}", timeout=10)
+                assert response.status_code == 200
+            text = pane_until(session, [f"/plain?visit={n}" for n in range(3)])
+            rows = [line for line in text.splitlines() if "/plain?visit=" in line]
+            assert all(" proxy " in row and " GET " in row and " 200 " in row for row in rows)
+            tmux("send-keys", "-t", session, "q")
+            deadline = time.monotonic() + 10
+            while (
+                subprocess.run(
+                    ["tmux", "has-session", "-t", session], capture_output=True
+                ).returncode
+                == 0
+            ):
+                assert time.monotonic() < deadline, "q did not quit the viewer"
+                time.sleep(0.1)
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
