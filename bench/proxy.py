@@ -5,9 +5,9 @@ From the repository root, after `bash scripts/test.sh` has made `.venv` (not run
     .venv/bin/python bench/proxy.py              # full run, a few minutes
     .venv/bin/python bench/proxy.py --quick      # smoke run
 
-Needs `wrk` and `nginx` on PATH (`apt-get install -y wrk nginx`); mitmdump is optional and
-looked for in $MITMDUMP, /tmp/venv-mitm/bin and bench/.venv-mitm/bin (install it into a venv of
-its own: `python3 -m venv /tmp/venv-mitm && /tmp/venv-mitm/bin/pip install mitmproxy`).
+`bash bench/setup.sh` installs what it compares against: `wrk` and `nginx` from Debian, and
+mitmproxy into bench/.venv-mitm (its own venv). mitmdump is looked for in $MITMDUMP,
+bench/.venv-mitm/bin and /tmp/venv-mitm/bin; without it that column is left out.
 
 Variants, interleaved over rounds (medians kept): direct to uvicorn, through inspector's proxy
 (uvloop, full capture, a counting bus subscriber), through nginx (`proxy_pass`, HTTP/1.1,
@@ -165,8 +165,8 @@ NGINX_SERVER = """
 
 
 def find_mitmdump() -> str | None:
-    candidates = [os.environ.get("MITMDUMP", ""), "/tmp/venv-mitm/bin/mitmdump"]
-    candidates.append(str(ROOT / "bench/.venv-mitm/bin/mitmdump"))
+    candidates = [os.environ.get("MITMDUMP", ""), str(ROOT / "bench/.venv-mitm/bin/mitmdump")]
+    candidates.append("/tmp/venv-mitm/bin/mitmdump")
     return next((c for c in candidates if c and os.path.exists(c)), None)
 
 
@@ -247,7 +247,7 @@ def main() -> None:
         return
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None and not os.path.exists(f"/usr/sbin/{tool}"):
-            sys.exit(f"{tool} is needed: apt-get install -y {tool}")
+            sys.exit(f"{tool} is needed: bash bench/setup.sh")
     rounds, seconds, ws_seconds = (2, 2, 2) if args.quick else (5, 5, 4)
     transfer = (200 if args.quick else 1024) * 1024 * 1024
     run(rounds, seconds, ws_seconds, transfer)

@@ -40,14 +40,15 @@ def test_the_oldest_exchanges_go_first_past_the_count() -> None:
     assert store.evicted == 2
 
 
-def test_bytes_bound_counts_bodies() -> None:
-    store = Store(max_bytes=3 * 2048 + 1000)
+def test_bytes_bound_counts_exchanges_events_and_bodies() -> None:
+    per_start = 2048 + 1536  # an exchange, and its first event
+    store = Store(max_bytes=3 * per_start + 1536 + 1000)
     store.add([started("p-1"), ev.ResponseBodyChunk("p-1", 1, b"x" * 900, 5000, True)])
     store.add([started("p-2"), started("p-3")])
     assert len(store) == 3
     store.add([ev.WebSocketMessage("p-3", 2, "client", "y" * 200, None, 200)])
     assert [x.id for x in store] == ["p-2", "p-3"]
-    assert store.bytes == 2 * 2048 + 200
+    assert store.bytes == 2 * per_start + 1536 + 200
 
 
 def test_origins_connections_and_drops() -> None:
