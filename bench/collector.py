@@ -71,6 +71,7 @@ from bench.capture import (  # noqa: E402
     wrk_run,
 )
 from bench.collector_apps import EVENTS_PER_EXCHANGE  # noqa: E402
+from inspector.store import DEFAULT_MAX_BYTES, DEFAULT_MAX_EXCHANGES  # noqa: E402
 
 TARGET_EVENTS = 20_000
 SENDERS = 4
@@ -888,7 +889,8 @@ def capacity_table(runs: list[CapacityRun], repeats: int) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
-        bound = f"max_exchanges {run.bound:,}" if run.bound else "default (100,000; 512 MiB)"
+        default = f"default ({DEFAULT_MAX_EXCHANGES:,}; {DEFAULT_MAX_BYTES >> 20:,} MiB)"
+        bound = f"max_exchanges {run.bound:,}" if run.bound else default
         offered = run.label
         if run.sender == "replay":
             offered = "as fast as the collector reads (replay of pre-encoded lines)"

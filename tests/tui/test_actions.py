@@ -5,27 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from tests.servers import free_port
+from tests.tui.pilot import SIZE, until
 from tui.app import InspectorApp
 from tui.scenarios import WEB1, WEB2, session
 from tui.screens.export import ExportScreen
 from tui.widgets.cells import is_replay
-
-SIZE = (120, 36)
-
-
-async def until(pilot: Pilot[None], condition: Callable[[], bool], tries: int = 500) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.01)
-    raise AssertionError("condition not met in time")
 
 
 async def loaded(pilot: Pilot[None]) -> InspectorApp:

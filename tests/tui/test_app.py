@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
-from textual.pilot import Pilot
 from textual.widgets import Input
 
 from inspector import events as ev
 from inspector.store import Store
+from tests.tui.pilot import SIZE, until
 from tui.app import InspectorApp
 from tui.scenarios import T0, WALL0, WEB1, many, session
 from tui.screens.help import HelpScreen
 from tui.widgets.filter_bar import FilterBar
-
-SIZE = (120, 36)
-
-
-async def until(pilot: Pilot[None], condition: Callable[[], bool], tries: int = 500) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.01)
-    raise AssertionError("condition not met in time")
 
 
 def status(app: InspectorApp) -> str:

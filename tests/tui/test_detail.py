@@ -4,13 +4,13 @@ messages with their own filter."""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 
 from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Input, Static, TabbedContent
 
 from inspector import events as ev
+from tests.tui.pilot import SIZE, until
 from tui.app import InspectorApp
 from tui.scenarios import PROXY, T0, WEB1, WEB2, session
 from tui.screens.detail import DetailScreen
@@ -19,16 +19,6 @@ from tui.widgets.detail import RequestPane, ResponsePane
 from tui.widgets.messages import MessageList, MessagesPane
 from tui.widgets.timeline import EventList
 from tui.widgets.timing import TimingPane
-
-SIZE = (120, 36)
-
-
-async def until(pilot: Pilot[None], condition: Callable[[], bool], tries: int = 500) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.01)
-    raise AssertionError("condition not met in time")
 
 
 def text_of(widget: Static) -> str:

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
-from textual.pilot import Pilot
-
+from tests.tui.pilot import SIZE, until
 from tui.app import InspectorApp
 from tui.scenarios import many
 
-SIZE = (120, 36)
 COUNT = 100_000
 
 
@@ -33,7 +30,7 @@ async def test_100k_exchanges_stay_responsive() -> None:
         feeder.start()
         rows = app.exchanges.list
         try:
-            await _until(pilot, lambda: len(rows.rows) >= 5_000)
+            await until(pilot, lambda: len(rows.rows) >= 5_000, 1000)
             await pilot.press("up")
             still_arriving = feeder.is_alive() or bool(app._pending)
             assert not rows.follow, "the key was handled"
@@ -42,7 +39,7 @@ async def test_100k_exchanges_stay_responsive() -> None:
             await pilot.press("f")
             assert app.exchanges.filter_bar.has_class("-open")
             await pilot.press("escape")
-            await _until(pilot, lambda: len(app.store) == COUNT and not app._pending, 3000)
+            await until(pilot, lambda: len(app.store) == COUNT and not app._pending, 3000)
         finally:
             stop.set()
             feeder.join()
@@ -55,11 +52,3 @@ async def test_100k_exchanges_stay_responsive() -> None:
         await pilot.press("end")
         assert rows.current is rows.rows[-1]
         assert rows.current.id == "load-99995"
-
-
-async def _until(pilot: Pilot[None], condition: Callable[[], bool], tries: int = 1000) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.01)
-    raise AssertionError("condition not met in time")
