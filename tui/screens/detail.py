@@ -54,7 +54,8 @@ class DetailScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         exchange = self.exchange
-        request, response = RequestPane(exchange), ResponsePane(exchange)
+        origin = self.inspector.store.origin(exchange.id)
+        request, response = RequestPane(exchange, origin=origin), ResponsePane(exchange)
         timing, events = TimingPane(exchange), EventList(exchange)
         self.panes: list[_Pane] = [request, response, timing, events]
         yield Static(self._title(), id="detail-title")

@@ -19,6 +19,7 @@ from textual.widgets import Static
 
 from inspector.events import JSON, Headers
 from inspector.exchange import Exchange
+from inspector.store import Origin
 from tui.widgets.body import render_body
 from tui.widgets.cells import clock, duration, status_style
 
@@ -73,6 +74,12 @@ class _ExchangePane(VerticalScroll):
 class RequestPane(_ExchangePane):
     SECTIONS = ("summary", "headers", "body", "snapshot")
 
+    def __init__(
+        self, exchange: Exchange, *, origin: Origin | None = None, id: str | None = None
+    ) -> None:
+        super().__init__(exchange, id=id)
+        self.origin = origin
+
     def signature(self) -> tuple[object, ...]:
         body = self.exchange.request_body
         return self.exchange.request is None, body.size, body.complete, self.exchange.finished
@@ -87,6 +94,9 @@ class RequestPane(_ExchangePane):
         facts = Text(f"{clock(request.wall_time)} · {request.source} · {request.kind}", style="dim")
         if request.client:
             facts.append(f" · client {request.client[0]}:{request.client[1]}")
+        if self.origin is not None:  # which worker process captured it
+            host = f" on {self.origin.host}" if self.origin.host else ""
+            facts.append(f" · {self.origin}{host}")
         summary: list[RenderableType] = [line, facts]
         if request.query:
             summary.append(_query_table(request.query.decode("latin-1")))
