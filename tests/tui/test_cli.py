@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from inspector import events as ev
-from inspector.session import SessionWriter
+from inspector.session import SessionWriter, read_session
 from tests.inspector.samples import XID, request_started
-from tests.servers import ROOT
+from tests.servers import ROOT, free_port, serve
+
+PROXY_MAIN = "import sys; from tui.cli import proxy_main; sys.exit(proxy_main())"
 
 
 def inspector(*args: str) -> subprocess.CompletedProcess[str]:
@@ -83,3 +90,62 @@ def test_user_errors_are_one_clear_line(session: Path, args: tuple[str, ...], er
     assert result.returncode == 1
     assert error in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_inspect_proxy_headless_prints_and_saves(tmp_path: Path) -> None:
+    session = tmp_path / "proxy.jsonl"
+    port = free_port()
+    with serve("uvicorn", "tests.apps.asgi_cases:app", tmp_path) as upstream:
+        where = ["--upstream", f"http://127.0.0.1:{upstream.port}", "--listen", str(port)]
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                PROXY_MAIN,
+                *where,
+                "--no-tui",
+                "--save",
+                str(session),
+                "--redact",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        )
+        try:
+            for _ in range(500):
+                with contextlib.suppress(httpx.TransportError):
+                    response = httpx.get(
+                        f"http://127.0.0.1:{port}/plain?n=1",
+                        headers={"Authorization": "Bearer s3cret"},
+                    )
+                    break
+                time.sleep(0.02)
+            assert response.status_code == 200
+            for _ in range(500):
+                if session.exists() and "ExchangeFinished" in session.read_text():
+                    break
+                time.sleep(0.02)
+        finally:
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=10)
+    assert f"inspect-proxy: http://127.0.0.1:{port} -> 127.0.0.1:{upstream.port}" in err
+    assert re.search(r"proxy +GET +200 .*/plain\?n=1", out), out
+    events = list(read_session(session))
+    started = next(e for e in events if isinstance(e, ev.RequestStarted))
+    assert (b"Authorization", b"[redacted]") in started.headers  # --redact masks the save
+    assert "s3cret" not in session.read_text()
+
+
+def test_inspect_proxy_refuses_a_bad_upstream() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PROXY_MAIN, "--upstream", "nowhere:port", "--no-tui"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "not an address: 'nowhere:port'" in result.stderr
