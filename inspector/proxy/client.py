@@ -2,10 +2,12 @@
 
 An asyncio Protocol: bytes from the client are forwarded to this connection's own upstream
 connection exactly as read, while a `MessageReader` observes them and records each request
-(its head is checked first: a malformed one gets 400, an absolute-form target naming another
-host 421, and only this client's connection closes). The upstream connection is opened on the
-first request and again if the upstream closed it while idle. Responses are awaited in a FIFO
-(pipelining, RFC 9112 §9.3.2); no response head within `response_timeout` gets 504.
+(its head is checked first by `read_request`: a malformed one gets 400, an absolute-form
+target naming another host 421, and only this client's connection closes). The upstream
+connection is opened on the first request, and again only between requests if the upstream
+closed it while idle (or once to retry a request it closed on, see `UpstreamConnection`).
+Responses are awaited in a FIFO (pipelining, RFC 9112 §9.3.2); no response head within
+`response_timeout` gets 504. Whatever closes the connection ends every exchange it still holds.
 """
 
 from __future__ import annotations
@@ -24,19 +26,8 @@ from inspector.events import (
 )
 from inspector.proxy import failures
 from inspector.proxy import record as rec
-from inspector.proxy.http1 import (
-    CHUNKED,
-    FIELD_LINES,
-    LENGTH,
-    NO_BODY,
-    REQUEST_LINE,
-    STOP,
-    MessageReader,
-    ProtocolError,
-    content_length,
-    field_values,
-    tokens,
-)
+from inspector.proxy.http1 import CHUNKED, STOP, MessageReader, ProtocolError
+from inspector.proxy.request import IDEMPOTENT, read_request
 from inspector.proxy.state import (
     CLOSE,
     CONNECTING,
@@ -51,6 +42,8 @@ from inspector.proxy.upstream import UpstreamConnection
 
 if TYPE_CHECKING:
     from inspector.proxy.tunnel import Tunnel
+
+REPLAY_LIMIT = 64 * 1024  # a request kept for one retry, only while it is this small
 
 
 class ClientConnection(asyncio.Protocol):
@@ -129,48 +122,24 @@ class ClientConnection(asyncio.Protocol):
             self.tunnel.lost("client")
         at = now_ns()
         for flight in self.pending:
-            self.record(ClientDisconnected, flight.id, at)
-            failures.finished(self, flight, "disconnected", at)
+            if not flight.finished:
+                self.record(ClientDisconnected, flight.id, at)
+                flight.finish(self.record, "disconnected", at)
         self.pending.clear()
+        if self.rejection is not None:
+            self.record(ClientDisconnected, self.rejection[0].id, at)
+        self._drop_rejection("the client closed the connection first")
         if self.upstream is not None:
             self.upstream.transport.close()
 
     # -- reading requests (the MessageReader's sink) -------------------------------------------
 
     def head(self, data: bytes, start: int, end: int) -> tuple[int, int]:
-        line = REQUEST_LINE.match(data, start, end)
-        if line is None or FIELD_LINES.fullmatch(data, line.end(), end) is None:
-            raise ProtocolError(
-                "malformed request line" if line is None else "malformed header field"
-            )
-        fields = line.end() - 2
-        low = data[fields:end].lower()
-        method = line.group(1)
-        if data[line.start(2)] != 0x2F:  # not origin-form: check it before forwarding
-            self._check_target(method, line.group(2))
-        http10 = line.group(3) == b"0"
-        framing, length = NO_BODY, 0
-        if b"\r\ntransfer-encoding:" in low:
-            # RFC 9112 §6.1: TE with CL is a smuggling risk (rejecting it is allowed); TE in
-            # HTTP/1.0, or chunked not last (§6.3 ¶4), leaves the length unknown: 400.
-            codings = tokens(field_values(low, b"\r\ntransfer-encoding:"))
-            if b"\r\ncontent-length:" in low or http10 or codings[-1:] != [b"chunked"]:
-                raise ProtocolError("unusable Transfer-Encoding")
-            framing = CHUNKED
-        elif b"\r\ncontent-length:" in low:
-            framing, length = LENGTH, content_length(field_values(low, b"\r\ncontent-length:"))
-        flight = Flight(new_exchange_id(), now_ns(), method == b"HEAD", self.shared.body_limit)
-        close = http10
-        upgrade = websocket = False
-        if b"\r\nconnection:" in low:
-            options = tokens(field_values(low, b"\r\nconnection:"))
-            close = b"close" in options or (http10 and b"keep-alive" not in options)
-            # RFC 9110 §7.8: Upgrade is only meaningful with "upgrade" in Connection.
-            if b"upgrade" in options and b"\r\nupgrade:" in low and not http10:
-                upgrade = framing == NO_BODY or (framing == LENGTH and not length)
-                websocket = b"websocket" in tokens(field_values(low, b"\r\nupgrade:"))
-        flight.close = close
         shared = self.shared
+        request = read_request(data, start, end, shared.authorities, shared.upstream)
+        method = request.method
+        flight = Flight(new_exchange_id(), now_ns(), method == b"HEAD", shared.body_limit)
+        flight.close = request.close
         self.record(
             rec.request_started,
             flight.id,
@@ -178,41 +147,45 @@ class ClientConnection(asyncio.Protocol):
             data,
             start,
             end,
-            websocket,
+            request.websocket,
             self.client,
             shared.server,
             self.snapshot,
             shared.redact,
         )
+        upstream = self.upstream
+        if (
+            upstream is not None
+            and upstream.reused
+            and not self.pending
+            and method in IDEMPOTENT
+            and request.framing != CHUNKED
+        ):
+            flight.replay = data[start : end + 2]  # the head as forwarded; the body follows
         self.pending.append(flight)
         self.flight = flight
-        if upgrade:
+        if request.upgrade:
             flight.upgrade = True
-            flight.websocket = websocket
-            if websocket:
+            flight.websocket = request.websocket
+            if request.websocket:
                 self.record(WebSocketHandshakeReceived, flight.id, flight.started)
             flight.request_done = flight.started
             self.waiting(flight)
             return STOP, 0
-        return framing, length
+        return request.framing, request.length
 
     def body(self, data: bytes, start: int, end: int, last: bool) -> None:
         flight = self.flight
         assert flight is not None
-        at = now_ns()
-        size = end - start
-        keep = flight.request_left
-        if keep and size:
-            keep = min(keep, size)
-            flight.request_left -= keep
-            more = not last
-            self.record(
-                rec.body, RequestBodyChunk, flight.id, at, data, start, start + keep, size, more
-            )
-        else:
-            self.record(RequestBodyChunk, flight.id, at, b"", size, not last)
+        flight.request_left = rec.record_body(
+            self.record, RequestBodyChunk, flight.id, flight.request_left, data, start, end, last
+        )
+        replay = flight.replay
+        if replay is not None and end > start:
+            small = len(replay) + end - start <= REPLAY_LIMIT
+            flight.replay = replay + data[start:end] if small else None
         if last:
-            flight.request_done = at
+            flight.request_done = now_ns()
             self.waiting(flight)
 
     def trailers(self, block: bytes) -> None:
@@ -220,21 +193,6 @@ class ClientConnection(asyncio.Protocol):
 
     def end(self) -> None:
         pass
-
-    def _check_target(self, method: bytes, target: bytes) -> None:
-        if method == b"CONNECT":  # RFC 9110 §9.3.6: a tunnel to anywhere: never
-            raise ProtocolError("CONNECT is not supported by a reverse proxy", 405)
-        if target == b"*" and method == b"OPTIONS":  # RFC 9112 §3.2.4
-            return
-        scheme, sep, rest = target.lower().partition(b"://")
-        if not sep or scheme not in (b"http", b"https"):
-            raise ProtocolError("malformed request target")
-        authority = rest.split(b"/", 1)[0].split(b"?", 1)[0].rpartition(b"@")[2]
-        if authority not in self.shared.authorities:
-            host = authority.decode("latin-1")
-            raise ProtocolError(
-                f"this proxy only forwards to {self.shared.upstream}, not to {host}", 421
-            )
 
     # -- the response clock (504) --------------------------------------------------------------
 
@@ -276,21 +234,32 @@ class ClientConnection(asyncio.Protocol):
                 )
         except (OSError, TimeoutError) as exc:
             self.connecting = None
-            if not self.closed and self.pending:
-                message = failures.connect_error(exc, self.shared.upstream, config.connect_timeout)
+            message = failures.connect_error(exc, self.shared.upstream, config.connect_timeout)
+            if self.closing or self.closed:
+                return
+            if self.pending:
                 error = ProtocolError(message, 502)
                 failures.answer(self, self.pending[0], error, type(exc).__name__)
+            else:  # nothing to answer: the client must not wait, paused, for ever
+                self.close(message)
             return
         self.connecting = None
 
     def upstream_made(self, upstream: UpstreamConnection) -> None:
-        if self.closed:
+        if self.closed or self.closing:
             upstream.transport.close()
             return
         self.upstream = upstream
         upstream.transport.write(b"".join(self.outbox))
         self.outbox.clear()
         self.resume(CONNECTING)
+
+    def retry(self, flight: Flight) -> None:
+        """Sends `flight`'s request, kept as forwarded, once more on a new upstream connection."""
+        replay, flight.replay = flight.replay, None
+        assert replay is not None
+        self.outbox.append(replay)
+        self._connect()
 
     # -- pausing, failing, closing -------------------------------------------------------------
 
@@ -308,10 +277,11 @@ class ClientConnection(asyncio.Protocol):
         """Runs once the upstream bytes that ended a response were written to the client."""
         after, self.after = self.after, 0
         if after & CLOSE:
-            self.close()
+            self.close("the response before it closed the connection")
         elif after & REJECT and not self.pending and self.rejection is not None:
-            failures.answer(self, *self.rejection, kind="inspector.proxy.BadRequest")
+            flight, error = self.rejection
             self.rejection = None
+            failures.answer(self, flight, error, "inspector.proxy.BadRequest")
         elif after & RESUME:
             held, self.held = self.held, b""
             self.reader.resume()
@@ -319,16 +289,26 @@ class ClientConnection(asyncio.Protocol):
             if held:
                 self.data_received(held)
 
-    def close(self) -> None:
-        """Close both connections; exchanges still waiting for a response end as failed."""
+    def close(self, why: str = "the proxy closed the connection", reset: bool = False) -> None:
+        """Close both connections (`reset`: abort the client's, see `failures.reset`); each
+        exchange still held ends as failed, saying `why` it got no (whole) response."""
         self.closing = True
-        at = now_ns()
         for flight in self.pending:
-            failures.fail(
-                self, flight, "inspector.proxy.NotAnswered", "the connection closed first", False
-            )
-            failures.finished(self, flight, "failed", at)
+            started = flight.response_start is not None
+            kind = "inspector.proxy.ResponseCut" if started else "inspector.proxy.NotAnswered"
+            failures.fail(self, flight, kind, why)
         self.pending.clear()
+        self._drop_rejection(why)
         if self.upstream is not None:
             self.upstream.transport.close()
-        self.transport.close()
+        if reset:
+            failures.reset(self.transport)
+        else:
+            self.transport.close()
+
+    def _drop_rejection(self, why: str) -> None:
+        """A malformed request waiting for its 400 will not get it: it ends as failed."""
+        if self.rejection is not None:
+            flight, error = self.rejection
+            self.rejection = None
+            failures.fail(self, flight, "inspector.proxy.BadRequest", f"{error} ({why})")

@@ -2,21 +2,27 @@
 
 A malformed request gets 400 (after the responses to the requests before it, RFC 9112
 §9.3.2), a refused one 421 or 405, an unreachable upstream 502 and a silent one 504: short
-plain-text answers that close that client's connection only. Each is recorded as an exchange
-with an `AppFailed` naming what went wrong (the upstream being the "app" of this hop).
+plain-text answers that close that client's connection only. When no answer can be written
+in its place (a response is on the wire), the connection closes instead. Each such exchange
+ends with an `AppFailed` naming what went wrong (the upstream being the "app" of this hop).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+import socket
+import struct
+from typing import TYPE_CHECKING, Any
 
-from inspector.events import ExchangeFinished, Outcome, ResponseBodyChunk, new_exchange_id, now_ns
+from inspector.events import ResponseBodyChunk, new_exchange_id, now_ns
 from inspector.proxy import record as rec
 from inspector.proxy.http1 import ProtocolError
 from inspector.proxy.state import STOPPED, Flight
 
 if TYPE_CHECKING:
     from inspector.proxy.client import ClientConnection
+
+_LINGER_ZERO = struct.pack("ii", 1, 0)
 
 
 def connect_error(exc: OSError, upstream: str, timeout: float) -> str:
@@ -31,6 +37,7 @@ def malformed(connection: ClientConnection, error: ProtocolError) -> None:
     connection.pause(STOPPED)
     flight = connection.flight
     kind = "inspector.proxy.BadRequest"
+    pending = connection.pending
     if error.in_head or flight is None:
         # A head that could not be read (or was refused): an exchange of its own.
         at = now_ns()
@@ -38,67 +45,84 @@ def malformed(connection: ClientConnection, error: ProtocolError) -> None:
         head = connection.reader.rest.split(b"\r\n\r\n", 1)[0][:4096]
         where = (connection.client, connection.shared.server, connection.snapshot)
         connection.record(rec.bad_request_started, flight.id, at, head, *where)
-        if connection.pending:  # answered after the responses before it (RFC 9112 §9.3.2)
+        if pending:  # answered after the responses before it (RFC 9112 §9.3.2)
             connection.rejection = (flight, error)
         else:
             answer(connection, flight, error, kind)
-    elif flight.response_start is None and flight in connection.pending:
-        # Its head went upstream but its body is broken: the upstream must not answer it.
-        connection.pending.remove(flight)
+    elif pending and pending[0] is flight and flight.response_start is None:
+        # Its head went upstream but its body is broken, and nothing was answered yet: the
+        # proxy answers it instead of the upstream.
         answer(connection, flight, error, kind)
     else:
-        fail(connection, flight, kind, str(error), True)
-        if flight in connection.pending:
-            connection.pending.remove(flight)
-            finished(connection, flight, "failed", now_ns())
-        connection.close()
+        # Earlier responses are still due, or its own is on the wire: a 400 written now would
+        # land inside or ahead of them. Like nginx, no answer then: the connection closes
+        # after the earlier responses (RFC 9112 §9.6), and the upstream connection with it,
+        # since the rest of this request can never follow (RFC 9112 §11.2: a request cut
+        # short must not leave bytes that could be read as another).
+        if flight in pending:
+            pending.remove(flight)
+        fail(connection, flight, kind, str(error))
+        if pending:
+            pending[-1].close = True
+        else:  # its own response cannot complete: the client must see it cut
+            connection.close("its request was malformed", reset=flight.response_start is not None)
 
 
 def answer(connection: ClientConnection, flight: Flight, error: ProtocolError, kind: str) -> None:
     """The proxy answers `flight` itself (400, 421, 502, 504) and closes the connection."""
-    if connection.closing:
-        return
     if error.status == 421:
         kind = "inspector.proxy.MisdirectedRequest"
     elif error.status == 405:
         kind = "inspector.proxy.MethodNotAllowed"
-    at = now_ns()
     message = str(error)
+    if connection.closing:
+        fail(connection, flight, kind, message)
+        return
+    at = now_ns()
     wire, headers, body = rec.error_response(error.status, message)
-    fail(connection, flight, kind, message, False)
+    connection.record(rec.proxy_failed, flight.id, at, kind, message, False)
     connection.record(rec.own_response, flight.id, at, error.status, headers)
     connection.record(ResponseBodyChunk, flight.id, at, body, len(body), False)
     flight.response_start = at
-    finished(connection, flight, "failed", at)
+    flight.finish(connection.record, "failed", at)
     if connection.pending and connection.pending[0] is flight:
         connection.pending.popleft()
     connection.transport.write(wire)
-    connection.close()
+    connection.close(f"the proxy answered {error.status} to a request before it")
 
 
-def fail(
-    connection: ClientConnection, flight: Flight, kind: str, message: str, started: bool
+def fail(connection: ClientConnection, flight: Flight, kind: str, message: str) -> None:
+    """Ends `flight` as failed with an `AppFailed` (once; `response_started` says whether the
+    client got part of a response)."""
+    if flight.finished:
+        return
+    at = now_ns()
+    started = flight.response_start is not None
+    connection.record(rec.proxy_failed, flight.id, at, kind, message, started)
+    flight.finish(connection.record, "failed", at)
+
+
+def upstream_failed(
+    connection: ClientConnection, message: str, kind: str, reset: bool = False
 ) -> None:
-    connection.record(rec.proxy_failed, flight.id, now_ns(), kind, message, started)
-
-
-def finished(connection: ClientConnection, flight: Flight, outcome: Outcome, at: int) -> None:
-    request_ns = None if flight.request_done is None else flight.request_done - flight.started
-    first = None if flight.response_start is None else flight.response_start - flight.started
-    connection.record(
-        ExchangeFinished, flight.id, at, outcome, request_ns, first, at - flight.started
-    )
-
-
-def upstream_failed(connection: ClientConnection, message: str, kind: str) -> None:
-    """The upstream connection broke (closed early or sent bytes that are not HTTP)."""
+    """The upstream connection broke (closed early, was reset, or sent what is not HTTP)."""
     if connection.closing:
         return
-    if connection.pending and connection.pending[0].response_start is None:
-        answer(connection, connection.pending[0], ProtocolError(message, 502), kind)
+    pending = connection.pending
+    if pending and pending[0].response_start is None:
+        answer(connection, pending[0], ProtocolError(message, 502), kind)
         return
-    if connection.pending:  # the client has part of a response: all it can learn is the close
-        flight = connection.pending.popleft()
-        fail(connection, flight, kind, message, True)
-        finished(connection, flight, "failed", now_ns())
-    connection.close()
+    if pending:  # the client has part of a response: all it can learn is the close
+        fail(connection, pending.popleft(), kind, message)
+    connection.close("the upstream connection broke during a response before it", reset)
+
+
+def reset(transport: Any) -> None:
+    """Abort with a TCP RST, as the upstream's own break would reach a direct client: a plain
+    close sends FIN, which ends a body read until close as if it were complete (RFC 9112 §8).
+    What the client's side already received stays readable there before the RST."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+    transport.abort()

@@ -66,13 +66,14 @@ class Sink(Protocol):
 class MessageReader:
     """Observes one direction of an HTTP/1.1 connection; see the module docstring.
 
-    After `feed`, `error` is set if the stream broke the rules (nothing after the last good
-    message was returned for forwarding), and once stopped, `rest` holds the bytes after the
-    STOP head, or from the start of the bad message (not returned for forwarding: they are
-    the caller's to handle).
+    After `feed`, `error` is set if the stream broke the rules (what was returned for
+    forwarding ends at the last byte accepted as valid: a bad head is never forwarded, a body
+    that breaks is forwarded up to where it broke), and once stopped, `rest` holds the bytes
+    after the STOP head, or from the first bad byte (not returned for forwarding: they are the
+    caller's to handle).
     """
 
-    __slots__ = ("_held", "_left", "_line", "_mark", "_state", "error", "rest", "sink")
+    __slots__ = ("_held", "_left", "_line", "_state", "_valid", "error", "rest", "sink")
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
@@ -80,7 +81,7 @@ class MessageReader:
         self._left = 0
         self._held = b""  # the start of a head not complete yet: not forwarded yet
         self._line = b""  # a partial chunk line or trailer section: forwarded already
-        self._mark = -1
+        self._valid = 0  # after an error: how much of the data fed was valid
         self.error: ProtocolError | None = None
         self.rest = b""
 
@@ -88,6 +89,12 @@ class MessageReader:
     def idle(self) -> bool:
         """Between messages, with nothing half-read."""
         return self._state == _HEAD and not self._held
+
+    @property
+    def inside(self) -> bool:
+        """Inside a message whose head was forwarded: the rest of it belongs after that head,
+        on the same connection (never the start of another request)."""
+        return self._state != _HEAD and self._state != _STOPPED
 
     @property
     def stopped(self) -> bool:
@@ -109,9 +116,8 @@ class MessageReader:
             exc.in_head = self._state == _HEAD
             self.error = exc
             self._state = _STOPPED
-            mark = max(self._mark, 0)
-            self.rest = data[mark:]
-            return data[:mark]
+            self.rest = data[self._valid :]
+            return data[: self._valid]
         if mark == len(data):
             return data
         if self._state == _STOPPED:
@@ -134,14 +140,13 @@ class MessageReader:
         sink = self.sink
         pos = 0
         size = len(data)
-        self._mark = -1  # where the message being read began in `data` (-1: before it)
         while pos < size:
+            self._valid = pos  # everything before it was accepted
             state = self._state
             if state == _HEAD:
                 if data.startswith(b"\r\n", pos):  # RFC 9112 §2.2: ignore a stray CRLF
                     pos += 2
                     continue
-                self._mark = pos
                 end = data.find(b"\r\n\r\n", pos)
                 if end < 0 or end - pos > MAX_HEAD:
                     if size - pos > MAX_HEAD:

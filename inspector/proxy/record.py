@@ -22,9 +22,11 @@ from inspector.events import (
     ResponseTrailers,
     WebSocketAccepted,
     WebSocketDenied,
+    now_ns,
     wall_time,
 )
 from inspector.proxy.http1 import REQUEST_LINE, STATUS_LINE, parse_fields
+from inspector.proxy.state import Record
 
 Redact = frozenset[bytes] | None
 
@@ -162,6 +164,21 @@ def websocket_denied(
 
 def trailers(xid: str, at: int, block: bytes, redact: Redact) -> ResponseTrailers:
     return ResponseTrailers(xid, at, headers_from(parse_fields(block), redact), False)
+
+
+def record_body(
+    record: Record, cls: Any, xid: str, left: int, data: bytes, start: int, end: int, last: bool
+) -> int:
+    """Records the body piece `data[start:end]` (a `RequestBodyChunk` or `ResponseBodyChunk`
+    class: `cls`) keeping at most `left` bytes of it; returns how many may still be kept."""
+    at = now_ns()
+    size = end - start
+    if left and size:
+        keep = min(left, size)
+        record(body, cls, xid, at, data, start, start + keep, size, not last)
+        return left - keep
+    record(cls, xid, at, b"", size, not last)
+    return left
 
 
 def body(

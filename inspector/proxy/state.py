@@ -8,13 +8,17 @@ on every request, so attribute access must stay cheap.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from inspector.bus import EventBus
+from inspector.events import ExchangeFinished, Outcome
 from inspector.proxy.config import ProxyConfig, format_address
 
 if TYPE_CHECKING:
     from inspector.proxy.client import ClientConnection
+
+Record = Callable[..., None]
 
 # Why a client connection's reads are paused (a bit each): reading resumes when none is left.
 FULL, CONNECTING, UPGRADING, STOPPED = 1, 2, 4, 8
@@ -71,8 +75,10 @@ class Flight:
 
     __slots__ = (
         "close",
+        "finished",
         "head",
         "id",
+        "replay",
         "request_done",
         "request_left",
         "response_left",
@@ -95,3 +101,15 @@ class Flight:
         self.request_done: int | None = None
         self.response_start: int | None = None
         self.waiting: int | None = None  # since when the response head is awaited
+        self.replay: bytes | None = None  # the request as forwarded, while it may be retried
+        self.finished = False
+
+    def finish(self, record: Record, outcome: Outcome, at: int) -> None:
+        """Records `ExchangeFinished` with its timings, once: every path that ends it ends here."""
+        if self.finished:
+            return
+        self.finished = True
+        started = self.started
+        request_ns = None if self.request_done is None else self.request_done - started
+        first = None if self.response_start is None else self.response_start - started
+        record(ExchangeFinished, self.id, at, outcome, request_ns, first, at - started)

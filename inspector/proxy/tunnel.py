@@ -2,27 +2,30 @@
 
 Bytes pass both ways unchanged, as before. For a WebSocket (RFC 6455) each direction gets a
 `FrameReader` that records messages (up to `max_ws_messages` per connection, each cut to the
-body limit), ping and pong, and close frames with their code, reason and sender. Any other
-upgrade is relayed blind. When either side closes, so does the other, and the exchange ends.
+body limit), ping and pong (counted apart, with the same cap), and close frames with their
+code, reason and sender. Any other upgrade is relayed blind. When either side closes, so does
+the other, and the exchange ends.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from inspector.events import ExchangeFinished, Sender, WebSocketClosed, now_ns
+from inspector.events import Sender, WebSocketClosed, now_ns
 from inspector.proxy import record as rec
 from inspector.proxy.http1 import field_values
 from inspector.proxy.state import UPGRADING, Flight
 from inspector.proxy.websocket import (
+    BINARY,
     CLOSE,
+    TEXT,
     FrameReader,
     Inflater,
     Pieces,
     closed_event,
-    control_event,
     deflate_params,
     message_event,
+    relayed_event,
 )
 
 if TYPE_CHECKING:
@@ -48,6 +51,7 @@ class Tunnel:
         self.finished = False
         self.closed_by: set[Sender] = set()
         self.messages = 0
+        self.controls = 0  # ping, pong and reserved control frames recorded
         self.max_messages = client.shared.config.max_ws_messages
         self.from_client_frames: FrameReader | None = None
         self.from_server_frames: FrameReader | None = None
@@ -110,11 +114,7 @@ class Tunnel:
             at = now_ns()
             if flight.websocket and not self.closed_by:  # RFC 6455 §7.1.5: no close frame
                 self.record(WebSocketClosed, flight.id, at, side, 1006, "", True)
-            first = (
-                None if flight.response_start is None else flight.response_start - flight.started
-            )
-            total = at - flight.started
-            self.record(ExchangeFinished, flight.id, at, "completed", None, first, total)
+            flight.finish(self.record, "completed", at)
         if side == "client":
             self.upstream.transport.close()
         else:
@@ -137,9 +137,12 @@ class _Side:
             tunnel.stop_keeping()
             return
         tunnel.messages += 1
+        xid = tunnel.flight.id
+        if opcode != TEXT and opcode != BINARY:  # §5.2: reserved, meaning only an extension's
+            tunnel.record(relayed_event, xid, now_ns(), self.sender, opcode)
+            return
         inflater = self.inflater if compressed else None
         limit = tunnel.client.shared.body_limit
-        xid = tunnel.flight.id
         sender = self.sender
         tunnel.record(message_event, xid, now_ns(), sender, opcode, pieces, size, limit, inflater)
 
@@ -148,6 +151,6 @@ class _Side:
         if opcode == CLOSE:
             tunnel.closed_by.add(self.sender)
             tunnel.record(closed_event, tunnel.flight.id, now_ns(), self.sender, pieces)
-        elif tunnel.messages < tunnel.max_messages:
-            tunnel.messages += 1
-            tunnel.record(control_event, tunnel.flight.id, now_ns(), self.sender, opcode)
+        elif tunnel.controls < tunnel.max_messages:  # they do not use up the messages' cap
+            tunnel.controls += 1
+            tunnel.record(relayed_event, tunnel.flight.id, now_ns(), self.sender, opcode)

@@ -5,6 +5,8 @@ An asyncio Protocol: response bytes are written to the client exactly as read, w
 (RFC 9112 §9.3.2). Framing follows RFC 9112 §6.3: no content for HEAD, 1xx, 204 and 304;
 chunked, Content-Length, or read until the upstream closes. A 101 hands both connections to
 a `Tunnel`. When this side's send buffer fills, the client's reads pause (and the reverse).
+If the upstream closes a kept-alive connection just as a request reaches it, that request is
+sent again once on a new connection when that is safe (see `connection_lost`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from inspector.events import ExchangeFinished, ResponseBodyChunk, now_ns
+from inspector.events import ResponseBodyChunk, now_ns
 from inspector.proxy import failures
 from inspector.proxy import record as rec
 from inspector.proxy.http1 import (
@@ -43,6 +45,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.reader = MessageReader(self)
         self.flight: Flight | None = None  # the response being read
         self.switch: tuple[Flight, bytes, int, int, bytes] | None = None
+        self.reused = False  # a response ended on it: it is a kept-alive connection
+        self.detached = False  # it closed while idle: the next request opens a new one
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -55,26 +59,41 @@ class UpstreamConnection(asyncio.Protocol):
         if client.tunnel is not None:
             client.tunnel.from_upstream(data)
             return
-        out = self.reader.feed(data)
+        reader = self.reader
+        out = reader.feed(data)  # after an error: up to the last byte that was valid
         if out:
             client.transport.write(out)
         if client.after:
             client.after_write()
-        reader = self.reader
         if reader.error is not None:
-            error = reader.error
-            upstream = client.shared.upstream
             self.transport.abort()
             failures.upstream_failed(
                 client,
-                f"upstream {upstream} sent a malformed response ({error})",
+                f"upstream {client.shared.upstream} sent a malformed response ({reader.error})",
                 "inspector.proxy.MalformedResponse",
+                reset=True,  # what a direct client would see is cut short: so is what it gets
             )
         elif reader.stopped and self.switch is not None:
             from inspector.proxy.tunnel import Tunnel
 
             Tunnel(client, self, *self.switch).start(reader.rest)
             self.switch = None
+
+    def eof_received(self) -> bool:
+        # The upstream closed its side. Between exchanges that is its idle keep-alive timeout
+        # (RFC 9112 §9.3): detach now, so a request arriving next opens a new connection
+        # instead of being written to this closing one.
+        client = self.client
+        if (
+            client.upstream is self
+            and client.tunnel is None
+            and not client.pending
+            and self.reader.idle
+            and not client.reader.inside
+        ):
+            client.upstream = None
+            self.detached = True
+        return False  # close this side too; connection_lost follows
 
     def pause_writing(self) -> None:
         self.client.pause(FULL)
@@ -86,22 +105,53 @@ class UpstreamConnection(asyncio.Protocol):
         client = self.client
         if client.upstream is self:
             client.upstream = None
-        if client.closed or client.closing:
+        if self.detached or client.closed or client.closing:
             return
         if client.tunnel is not None:
             client.tunnel.lost("server")
             return
-        cut_short = not self.reader.eof()  # ends a body read until close (RFC 9112 §6.3 ¶8)
-        if client.after:
-            client.after_write()
-        if cut_short or client.pending:
-            upstream = client.shared.upstream
+        if exc is None:
+            cut_short = not self.reader.eof()  # ends a body read until close (RFC 9112 §6.3 ¶8)
+            if client.after:
+                client.after_write()
+            if client.closing:
+                return
+        else:  # a reset: nothing it sent last can be trusted to be whole
+            cut_short = not self.reader.idle
+        if self._may_retry():
+            client.retry(client.pending[0])
+        elif cut_short or client.pending:
+            message = f"upstream {client.shared.upstream} closed the connection"
+            if exc is not None:
+                message = f"upstream {client.shared.upstream} broke the connection ({exc})"
             failures.upstream_failed(
                 client,
-                f"upstream {upstream} closed the connection before the response ended",
-                "inspector.proxy.UpstreamClosed",
+                f"{message} before the response ended",
+                "inspector.proxy.UpstreamClosed" if exc is None else type(exc).__name__,
+                reset=exc is not None,
             )
+        elif client.reader.inside:
+            # A request is still arriving, its response already ended (an early answer): the
+            # rest of it must never reach a new connection, where it would read as a new
+            # request (RFC 9112 §9.3, §11.2).
+            client.close("the upstream closed the connection during the request")
         # else: it closed while idle; the next request opens a new connection
+
+    def _may_retry(self) -> bool:
+        """A kept-alive connection closed before any byte of the answer to the one request
+        waiting, which was sent whole: the request most likely met the upstream's idle close.
+        If its method is idempotent (RFC 9110 §9.2.2) it may be sent again, once, on a new
+        connection (as nginx's `proxy_next_upstream error` does); the new one is not `reused`."""
+        client = self.client
+        pending = client.pending
+        return (
+            self.reused
+            and self.reader.idle
+            and len(pending) == 1
+            and pending[0].replay is not None
+            and pending[0].request_done is not None
+            and not client.reader.inside
+        )
 
     # -- reading responses (the MessageReader's sink) ------------------------------------------
 
@@ -110,9 +160,10 @@ class UpstreamConnection(asyncio.Protocol):
         if line is None or FIELD_LINES.fullmatch(data, line.end(), end) is None:
             raise ProtocolError("malformed status line or field", 502)
         client = self.client
-        if not client.pending:
+        if not client.pending or client.after & CLOSE:
             raise ProtocolError("a response to no request", 502)
         flight = client.pending[0]
+        flight.replay = None  # the client gets bytes of its answer: never sent again
         status = int(line.group(2))
         low = data[line.end() - 2 : end].lower()
         if status < 200:
@@ -126,7 +177,8 @@ class UpstreamConnection(asyncio.Protocol):
         factory = rec.websocket_denied if flight.websocket else rec.response_started
         self.record(factory, flight.id, at, data, start, end, client.shared.redact)
         if line.group(1) == b"0":  # RFC 9112 §9.3: HTTP/1.0 closes unless kept alive
-            flight.close = b"keep-alive" not in tokens(field_values(low, b"\r\nconnection:"))
+            keep = b"keep-alive" in tokens(field_values(low, b"\r\nconnection:"))
+            flight.close = flight.close or not keep
         elif b"\r\nconnection:" in low and b"close" in tokens(
             field_values(low, b"\r\nconnection:")
         ):
@@ -150,18 +202,9 @@ class UpstreamConnection(asyncio.Protocol):
     def body(self, data: bytes, start: int, end: int, last: bool) -> None:
         flight = self.flight
         assert flight is not None
-        at = now_ns()
-        size = end - start
-        keep = flight.response_left
-        if keep and size:
-            keep = min(keep, size)
-            flight.response_left -= keep
-            more = not last
-            self.record(
-                rec.body, ResponseBodyChunk, flight.id, at, data, start, start + keep, size, more
-            )
-        else:
-            self.record(ResponseBodyChunk, flight.id, at, b"", size, not last)
+        flight.response_left = rec.record_body(
+            self.record, ResponseBodyChunk, flight.id, flight.response_left, data, start, end, last
+        )
 
     def trailers(self, block: bytes) -> None:
         flight = self.flight
@@ -172,11 +215,13 @@ class UpstreamConnection(asyncio.Protocol):
         client = self.client
         flight = client.pending.popleft()
         self.flight = None
-        at = now_ns()
-        started = flight.started
-        request_ns = None if flight.request_done is None else flight.request_done - started
-        first = None if flight.response_start is None else flight.response_start - started
-        self.record(ExchangeFinished, flight.id, at, "completed", request_ns, first, at - started)
+        self.reused = True
+        flight.finish(self.record, "completed", now_ns())
+        if not client.pending and client.reader.inside:
+            # The response ended before its request did (an early answer, such as 413): the
+            # rest of the request must not be read as the next one, so the connection closes
+            # after it (RFC 9112 §9.3).
+            flight.close = True
         if flight.close:
             client.after |= CLOSE
         elif flight.upgrade:  # declined: the connection stays HTTP/1.1

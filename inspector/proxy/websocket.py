@@ -18,6 +18,8 @@ Pieces = list[tuple[bytes, bytes | None, int]]
 """Payload slices as read: (bytes, masking key or None, offset of the slice in its frame)."""
 
 TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
+MAX_CONTROL = 125
+_PIECE = 256 * 1024  # inflated at a time: a small message may inflate to gigabytes
 
 
 class FrameSink(Protocol):
@@ -85,7 +87,10 @@ class FrameReader:
                 continue
             take = min(self._left, size - pos)
             if self._control:
-                self._control_pieces.append((data[pos : pos + take], self._mask, self._offset))
+                # §5.5: a control payload is at most 125 bytes; past that, nothing is kept.
+                keep = min(take, MAX_CONTROL - self._offset)
+                if keep > 0:
+                    self._control_pieces.append((data[pos : pos + keep], self._mask, self._offset))
             else:
                 room = self.limit - self._kept
                 if room > 0:
@@ -173,18 +178,34 @@ class Inflater:
         self._inflate: Any = zlib.decompressobj(-15)
         self.broken = False
 
-    def inflate(self, payload: bytes, complete: bool) -> bytes | None:
+    def inflate(self, payload: bytes, complete: bool, limit: int) -> tuple[bytes, int] | None:
+        """The first `limit` bytes of the message inflated and its whole inflated size, or None
+        if it cannot be known. Inflates in bounded pieces, keeping only the first `limit` bytes
+        (the rest is inflated only to be counted, and to keep the context)."""
         if self.no_context_takeover:
             self._inflate, self.broken = zlib.decompressobj(-15), False
         if self.broken:
             return None
+        inflate = self._inflate
+        data = payload + b"\x00\x00\xff\xff" * complete
+        kept: list[bytes] = []
+        room = limit
+        size = 0
         try:
-            out: bytes = self._inflate.decompress(payload + b"\x00\x00\xff\xff" * complete)
+            while True:
+                piece: bytes = inflate.decompress(data, _PIECE)
+                size += len(piece)
+                if room > 0:
+                    kept.append(piece[:room])
+                    room -= len(kept[-1])
+                data = inflate.unconsumed_tail
+                if not data and len(piece) < _PIECE:
+                    break
         except zlib.error:
             self.broken = True
             return None
         self.broken = not complete
-        return out
+        return b"".join(kept), size
 
     def skip(self) -> None:
         """A message passed unrecorded."""
@@ -217,13 +238,13 @@ def message_event(
 ) -> WebSocketMessage:
     payload = unmask(pieces)
     if inflater is not None:
-        inflated = inflater.inflate(payload, len(payload) == size)
+        inflated = inflater.inflate(payload, len(payload) == size, limit)
         if inflated is None:
             payload = b""
         elif len(payload) == size:
-            payload, size = inflated, len(inflated)
-        else:
-            payload = inflated
+            payload, size = inflated
+        else:  # cut at the limit: the whole size is only known compressed
+            payload = inflated[0]
     kept = payload[:limit]
     if opcode == TEXT:
         return WebSocketMessage(xid, at, sender, _text(kept, len(kept) < size), None, size)
@@ -247,8 +268,12 @@ def closed_event(xid: str, at: int, sender: Sender, pieces: Pieces) -> WebSocket
     return WebSocketClosed(xid, at, sender, code, payload[2:].decode("utf-8", "replace"), True)
 
 
-def control_event(xid: str, at: int, sender: Sender, opcode: int) -> MessageRelayed:
+def relayed_event(xid: str, at: int, sender: Sender, opcode: int) -> MessageRelayed:
     """Ping and pong have no event of their own: recorded as relayed messages, ASGI-style
-    (`receive` for the client's, `send` for the server's)."""
-    kind = "websocket.ping" if opcode == PING else "websocket.pong"
+    (`receive` for the client's, `send` for the server's). So are frames with a reserved
+    opcode (§5.2), named by their number."""
+    kind = _KINDS.get(opcode) or f"websocket.opcode-{opcode}"
     return MessageRelayed(xid, at, "receive" if sender == "client" else "send", kind)
+
+
+_KINDS = {PING: "websocket.ping", PONG: "websocket.pong"}

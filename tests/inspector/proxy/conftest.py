@@ -2,7 +2,8 @@
 
 The proxy runs in a thread with its own event loop (the default loop or uvloop), so tests use
 plain blocking clients (httpx, the `websockets` sync client, raw sockets) against real ports
-on 127.0.0.1. Its events go to an `EventBus` the test reads after `bus.flush()`.
+on 127.0.0.1. Its events go to an `EventBus` the test reads after `bus.flush()`. Where uvicorn
+cannot misbehave as a case needs, a `ScriptedUpstream` (see `scripted.py`) plays raw bytes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from inspector import EventBus
 from inspector import events as ev
 from inspector.exchange import Exchange, fold
 from inspector.proxy import Proxy, ProxyConfig
+from tests.inspector.proxy.scripted import Script, ScriptedUpstream
 from tests.servers import Server, free_port, serve
 
 NGINX = "/usr/sbin/nginx"
@@ -100,6 +102,25 @@ def make_proxy(upstream: Server) -> Iterator[MakeProxy]:
 def proxy(request: pytest.FixtureRequest, make_proxy: MakeProxy) -> RunningProxy:
     """The proxy with default options, on each kind of loop."""
     return make_proxy(loop=request.param)
+
+
+# -- scripted upstreams -----------------------------------------------------------------------
+
+
+MakeScripted = Callable[[Script], ScriptedUpstream]
+
+
+@pytest.fixture
+def make_scripted() -> Iterator[MakeScripted]:
+    running: list[ScriptedUpstream] = []
+
+    def make(script: Script) -> ScriptedUpstream:
+        running.append(ScriptedUpstream(script))
+        return running[-1]
+
+    yield make
+    for upstream in running:
+        upstream.stop()
 
 
 # -- nginx -------------------------------------------------------------------------------------

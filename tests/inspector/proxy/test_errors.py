@@ -138,14 +138,23 @@ def test_pipelined_bad_request_is_answered_after_the_good_ones(
 
 @pytest.mark.parametrize(
     "target",
-    [b"http://example.com/", b"http://127.0.0.1:1/x", b"https://evil.test:443/"],
+    [
+        b"http://example.com/",
+        b"http://127.0.0.1:1/x",
+        b"https://evil.test:443/",
+        # The authority ends at "#": the "@" after it is no userinfo separator (RFC 3986 §3.2).
+        b"http://evil.com#@127.0.0.1:{port}/",
+        # WHATWG URL parsers read "\\" as "/": to them this names evil.com.
+        b"http://evil.com\\@127.0.0.1:{port}/",
+    ],
 )
-def test_never_an_open_proxy(proxy: RunningProxy, target: bytes) -> None:
+def test_never_an_open_proxy(upstream: Server, proxy: RunningProxy, target: bytes) -> None:
+    target = target.replace(b"{port}", b"%d" % upstream.port)
     raw = b"GET %s HTTP/1.1\r\nHost: example.com\r\n\r\n" % target
     response = raw_request(proxy.port, raw)
     assert response.startswith(b"HTTP/1.1 421 Misdirected Request\r\n")
-    upstream = proxy.proxy.config.upstream_text
-    assert b"only forwards to " + upstream.encode() in response
+    upstream_text = proxy.proxy.config.upstream_text
+    assert b"only forwards to " + upstream_text.encode() in response
     (exchange,) = proxy.exchanges(1)
     assert exchange.error is not None
     assert exchange.error.type == "inspector.proxy.MisdirectedRequest"

@@ -141,3 +141,31 @@ def test_content_length() -> None:
     for bad in ([b"5", b"6"], [b"-1"], [b"0x10"], [b""], [b"1" * 19]):
         with pytest.raises(ProtocolError):
             content_length(bad)
+
+
+class StrictRecorder(Recorder):
+    """Refuses a space before a colon in a head, as the proxy's sinks do."""
+
+    def head(self, data: bytes, start: int, end: int) -> tuple[int, int]:
+        if b" :" in data[start:end]:
+            raise ProtocolError("malformed header field")
+        return super().head(data, start, end)
+
+
+@pytest.mark.parametrize(
+    ("stream", "bad"),
+    [
+        (b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nHost : x\r\n\r\n", b"GET /b"),
+        (b"POST /a HTTP/1.1\r\n\r\n5\r\nhello\r\nZZ\r\n", b"ZZ"),  # a bad chunk size
+        (b"POST /a HTTP/1.1\r\n\r\n5\r\nhelloXX", b"XX"),  # chunk data without its CRLF
+    ],
+)
+def test_an_error_forwards_up_to_the_last_valid_byte(stream: bytes, bad: bytes) -> None:
+    # A bad head is never forwarded; a body that breaks is, up to where it broke.
+    plan = [(NO_BODY, 0)] if stream.startswith(b"GET") else [(CHUNKED, 0)]
+    reader = MessageReader(StrictRecorder(plan))
+    valid = stream.index(bad)
+    assert reader.feed(stream) == stream[:valid]
+    assert reader.error is not None
+    assert reader.rest == stream[valid:]
+    assert not reader.inside

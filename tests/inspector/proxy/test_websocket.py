@@ -7,13 +7,17 @@ permessage-deflate (compressed frames are inflated for the events, on the bus th
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidStatus
 from websockets.sync.client import connect
 
 from inspector import events as ev
-from tests.inspector.proxy.conftest import MakeProxy, RunningProxy
+from inspector.proxy.websocket import CLOSE, PING, TEXT
+from tests.inspector.proxy.conftest import MakeProxy, MakeScripted, RunningProxy
+from tests.inspector.proxy.scripted import Peer, read_until
+from tests.inspector.proxy.test_websocket_frames import frame
 from tests.servers import Server
 
 LARGE = os.urandom(1_000_000)
@@ -121,3 +125,45 @@ def test_limits_per_message_and_per_connection(make_proxy: MakeProxy) -> None:
     ]
     assert exchange.closed is not None
     assert exchange.closed.code == 1000
+
+
+def test_control_and_reserved_frames(make_proxy: MakeProxy, make_scripted: MakeScripted) -> None:
+    # Ping and pong do not use up `max_ws_messages`; reserved opcodes (§5.2) are named as such.
+    frames = (
+        frame(PING, b"p")
+        + frame(0x3, b"three")
+        + frame(0xB, b"eleven")
+        + frame(TEXT, b"hi")
+        + frame(TEXT, b"over the cap")
+        + frame(CLOSE, (1000).to_bytes(2, "big"))
+    )
+    switch = (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    )
+
+    async def script(peer: Peer) -> None:
+        await peer.head()
+        peer.send(switch + frames)
+        await peer.until_closed()
+
+    upstream = make_scripted(script)
+    proxy = make_proxy(upstream=("127.0.0.1", upstream.port), max_ws_messages=2)
+    handshake = (
+        b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(handshake)
+        assert read_until(sock, frames[-4:]) == switch + frames
+    (exchange,) = proxy.exchanges(1)
+    relayed = [(e.direction, e.type) for e in exchange.events if isinstance(e, ev.MessageRelayed)]
+    assert relayed == [
+        ("send", "websocket.ping"),
+        ("send", "websocket.opcode-3"),
+        ("send", "websocket.opcode-11"),
+    ]
+    assert messages(exchange.events) == [("server", "hi", None, 2)]
+    assert exchange.closed is not None
+    assert (exchange.closed.sender, exchange.closed.code) == ("server", 1000)
+    assert exchange.finished is not None
+    assert exchange.finished.request_ns == 0  # the handshake is its whole request

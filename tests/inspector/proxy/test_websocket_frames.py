@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tracemalloc
 import zlib
 
 import pytest
@@ -104,3 +105,36 @@ def test_deflate_params() -> None:
     assert deflate_params([b"permessage-deflate; client_max_window_bits"]) == (False, False)
     offer = b"x-other, permessage-deflate; server_no_context_takeover"
     assert deflate_params([offer]) == (False, True)
+
+
+def test_inflation_is_bounded_by_the_limit() -> None:
+    size = 32 * 1024 * 1024  # a small compressed message that inflates to 32 MiB
+    compress = zlib.compressobj(1, zlib.DEFLATED, -15)
+    data = (compress.compress(bytes(size)) + compress.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    sink = Sink()
+    limit = 1 << 20
+    FrameReader(sink, limit).feed(frame(BINARY | 0x40, data))
+    opcode, pieces, compressed_size, _ = sink.messages[0]
+    tracemalloc.start()
+    try:
+        inflater = Inflater(no_context_takeover=False)
+        event = message_event("x", 0, "server", opcode, pieces, compressed_size, limit, inflater)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (event.data, event.size) == (bytes(limit), size)  # a prefix, and the whole size
+    assert peak < 4 * limit  # never the whole message at once
+
+
+def test_control_frames_keep_at_most_125_bytes() -> None:
+    # RFC 6455 §5.5: longer control frames are invalid; they pass, but only 125 bytes are kept.
+    stream = frame(CLOSE, (1000).to_bytes(2, "big") + b"r" * 70_000, mask=b"abcd")
+    sink = Sink()
+    reader = FrameReader(sink, limit=1 << 20)
+    for at in range(0, len(stream), 100):
+        reader.feed(stream[at : at + 100])
+    ((opcode, pieces),) = sink.controls
+    assert opcode == CLOSE
+    assert sum(len(data) for data, _, _ in pieces) == 125
+    closed = closed_event("x", 0, "client", pieces)
+    assert (closed.code, closed.reason) == (1000, "r" * 123)
