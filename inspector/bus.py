@@ -27,6 +27,7 @@ Subscriber = Callable[[Sequence[Event]], None]
 
 DEFAULT_CAPACITY = 100_000
 DEFAULT_INTERVAL = 0.005
+_IDLE_MAX = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,12 +170,16 @@ class EventBus:
 
     def _run(self) -> None:
         queue = self._queue
+        idle = self.interval
         while not self._closed and queue is self._queue:
             if not queue:
                 with self._drained:
                     self._drained.notify_all()
-                time.sleep(self.interval)
+                time.sleep(idle)
+                # An idle process should not wake 200 times a second: back off to 50 ms.
+                idle = min(idle * 2, max(self.interval, _IDLE_MAX))
                 continue
+            idle = self.interval
             with self._lock:
                 self._busy = True
             try:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import stat
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -66,14 +67,14 @@ class Collector:
             old_umask = os.umask(0o177)  # the socket is born 0600: no window for others
             try:
                 self._server = await asyncio.start_unix_server(
-                    self._serve, path, limit=wire.MAX_LINE
+                    self._serve, path, limit=wire.MAX_HELLO
                 )
             finally:
                 os.umask(old_umask)
             os.chmod(path, 0o600)
         else:
             self._server = await asyncio.start_server(
-                self._serve, self.address.host, self.address.port, limit=wire.MAX_LINE
+                self._serve, self.address.host, self.address.port, limit=wire.MAX_HELLO
             )
             port = self._server.sockets[0].getsockname()[1]
             self.address = wire.Address("tcp", host=self.address.host, port=port)
@@ -122,11 +123,16 @@ class Collector:
         try:
             line = await asyncio.wait_for(reader.readuntil(b"\n"), _HELLO_TIMEOUT)
             hello = wire.check_hello(line, self.token)
-        except (asyncio.LimitOverrunError, ValueError) as exc:  # WireError is a ValueError
-            self._refuse(writer, label, str(exc) or "hello line too long")
-            return None
         except TimeoutError:
             self._refuse(writer, label, "no hello within 10 s")
+            return None
+        except (ConnectionError, asyncio.IncompleteReadError):
+            raise
+        except asyncio.LimitOverrunError:
+            self._refuse(writer, label, f"a hello longer than {wire.MAX_HELLO} bytes")
+            return None
+        except Exception as exc:  # WireError, and anything odd a stranger can send
+            self._refuse(writer, label, str(exc) or type(exc).__name__)
             return None
         peer = Peer(
             hello["prefix"],
@@ -188,8 +194,12 @@ def _peer_label(writer: asyncio.StreamWriter) -> str:
 
 def _remove_stale_socket(path: str) -> None:
     """Remove a socket file a dead collector left; refuse if a live one still listens."""
-    if not os.path.exists(path):
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
         return
+    if not stat.S_ISSOCK(info.st_mode) or info.st_uid != os.getuid():
+        raise OSError(f"{path} exists and is not a socket of ours: remove it or choose --bus")
     probe = socket.socket(socket.AF_UNIX)
     try:
         probe.settimeout(0.5)

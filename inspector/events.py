@@ -303,22 +303,46 @@ def json_safe(value: object, depth: int = 0) -> JSON:
     come first: `isinstance` with a union costs ten times more, and this runs per key.
     """
     kind: type = type(value)
+    if kind is str:
+        text: str = value  # type: ignore[assignment]
+        return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
     if kind in _SCALARS:
         return value  # type: ignore[return-value]
     if kind is bytes:
-        return value.decode("latin-1")  # type: ignore[attr-defined, no-any-return]
+        return json_safe(value.decode("latin-1"))  # type: ignore[attr-defined]
     if depth < 4:
         if kind is dict or isinstance(value, dict):
-            return {str(k): json_safe(v, depth + 1) for k, v in list(value.items())}  # type: ignore[attr-defined]
+            items = list(value.items())  # type: ignore[attr-defined]
+            safe = {_key(k): json_safe(v, depth + 1) for k, v in items[:_MAX_ITEMS]}
+            if len(items) > _MAX_ITEMS:  # uvicorn copies lifespan state into every scope
+                safe["…"] = f"{len(items) - _MAX_ITEMS} more"
+            return safe
         if kind is list or kind is tuple or isinstance(value, list | tuple):
-            return [json_safe(v, depth + 1) for v in list(value)]  # type: ignore[call-overload]
+            values = list(value)  # type: ignore[call-overload]
+            kept: list[JSON] = [json_safe(v, depth + 1) for v in values[:_MAX_ITEMS]]
+            if len(values) > _MAX_ITEMS:
+                kept.append(f"… {len(values) - _MAX_ITEMS} more")
+            return kept
     if isinstance(value, bool | int | float | str):  # subclasses, such as enums
         return value
+    return _repr(value)
+
+
+_MAX_ITEMS = 100
+_MAX_TEXT = 10_000
+"""Snapshots stay small: at most this many items per container, characters per string."""
+
+
+def _repr(value: object) -> str:
     try:
         text = repr(value)
     except Exception as exc:  # a hostile __repr__ must not stop capture
         text = f"<unrepresentable {type(value).__name__}: {exc!r}>"
     return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _key(key: object) -> str:
+    return key if isinstance(key, str) else _repr(key)
 
 
 class Snapshot(Mapping[str, JSON]):
@@ -348,8 +372,13 @@ class Snapshot(Mapping[str, JSON]):
         safe = self._safe
         if safe is None:
             raw, omit = self._raw, self._omit
-            assert raw is not None
-            kept = dict(raw) if omit is None else {k: v for k, v in raw.items() if not omit(k)}
+            if raw is None:  # another thread finished it between our two reads
+                safe = self._safe
+                assert safe is not None
+                return safe
+            kept = dict(raw)  # one step, atomic under the GIL, before filtering
+            if omit is not None:
+                kept = {k: v for k, v in kept.items() if not omit(k)}
             safe = json_safe(kept)  # type: ignore[assignment]
             assert isinstance(safe, dict)
             if self._mask is not None:

@@ -9,6 +9,7 @@ a last line cut short by a crash is skipped and counted, not fatal.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -33,11 +34,21 @@ class SessionWriter:
     def __init__(self, path: str | Path, transform: Callable[[Event], Event] | None = None) -> None:
         self.path = Path(path)
         self._transform = transform
-        self._file: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-        if self._file.tell() == 0:
+        existing = self.path.exists() and self.path.stat().st_size > 0
+        if existing:
+            with open(self.path, encoding="utf-8", errors="surrogateescape") as file:
+                _check_header(self.path, file.readline())
+        # Sessions hold cookies and tokens: only their owner may read them.
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._file: IO[str] = open(  # noqa: SIM115
+            descriptor, "a", encoding="utf-8", errors="surrogatepass"
+        )
+        if not existing:
             header = {"inspector": "session", "v": VERSION, "created": time.time()}
             self._file.write(json.dumps(header) + "\n")
-            self._file.flush()
+        elif not _ends_with_newline(self.path):
+            self._file.write("\n")  # a writer died mid-line: start clean after it
+        self._file.flush()
         self.written = 0
 
     def __call__(self, events: Sequence[Event]) -> None:
@@ -81,8 +92,13 @@ def redactor(redact: bool | Iterable[str]) -> Callable[[Event], Event] | None:
     return redact_event
 
 
-def read_session(path: str | Path) -> Iterator[Event]:
-    """The events of a session file, in order. Raises SessionError naming the bad line."""
+def read_session(path: str | Path, damaged: list[str] | None = None) -> Iterator[Event]:
+    """The events of a session file, in order.
+
+    A line that is not a valid event raises SessionError naming it, unless `damaged` is
+    given: then the problem is appended there and the line skipped (a session resumed after
+    a crash keeps the cut line). A last line cut short is always skipped.
+    """
     with open(path, encoding="utf-8", errors="surrogateescape") as file:
         lines = iter(enumerate(file, 1))
         first = next(lines, None)
@@ -92,13 +108,19 @@ def read_session(path: str | Path) -> Iterator[Event]:
         previous: tuple[int, str] | None = None
         for number, line in lines:
             if previous is not None:
-                yield _event(path, *previous)
+                yield from _event(path, *previous, damaged)
             previous = (number, line)
         if previous is not None:
             number, line = previous
             if line.endswith("\n"):
-                yield _event(path, number, line)
+                yield from _event(path, number, line, damaged)
             # else: the writer died mid-line; everything before it is whole.
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as file:
+        file.seek(-1, os.SEEK_END)
+        return file.read(1) == b"\n"
 
 
 def _check_header(path: str | Path, line: str) -> None:
@@ -114,8 +136,11 @@ def _check_header(path: str | Path, line: str) -> None:
         )
 
 
-def _event(path: str | Path, number: int, line: str) -> Event:
+def _event(path: str | Path, number: int, line: str, damaged: list[str] | None) -> Iterator[Event]:
     try:
-        return codec.loads(line)
+        yield codec.loads(line)
     except codec.CodecError as exc:
-        raise SessionError(f"{path}:{number}: {exc}") from None
+        problem = f"{path}:{number}: {exc}"
+        if damaged is None:
+            raise SessionError(problem) from None
+        damaged.append(problem)

@@ -11,6 +11,7 @@ Not thread-safe: one thread (the UI's, or the collector's) owns a store.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from inspector import events as ev
 from inspector.exchange import Exchange
 
 DEFAULT_MAX_EXCHANGES = 100_000
+_FORGET_AT_MOST = 100_000
 DEFAULT_MAX_BYTES = 1 << 30
 _EXCHANGE_COST = 2048
 _EVENT_COST = 1536
@@ -68,8 +70,11 @@ class Store:
         self._costs: dict[str, int] = {}
         self.bytes = 0
         self.origins: dict[str, Origin] = {}
-        self.connected: set[str] = set()
-        """Prefixes of the processes sending events right now."""
+        self._connections: Counter[str] = Counter()
+        self._forgotten: dict[str, None] = {}
+        """Ids evicted or cleared, newest last (bounded): their late events are dropped."""
+        self.forgotten = 0
+        """Late events of forgotten exchanges, dropped."""
         self.evicted = 0
         """Exchanges dropped to stay within bounds."""
         self.events_dropped = 0
@@ -104,6 +109,9 @@ class Store:
                 continue
             exchange = exchanges.get(xid)
             if exchange is None:
+                if xid in self._forgotten:  # evicted or cleared: no half exchange comes back
+                    self.forgotten += 1
+                    continue
                 exchange = exchanges[xid] = Exchange(xid)
                 costs[xid] = _EXCHANGE_COST
                 self.bytes += _EXCHANGE_COST
@@ -124,9 +132,15 @@ class Store:
                 self.events_dropped += count
             case ev.PeerConnected(prefix=prefix, host=host, pid=pid, name=name):
                 self.origins[prefix] = Origin(host, pid, name)
-                self.connected.add(prefix)
+                self._connections[prefix] += 1
             case ev.PeerDisconnected(prefix=prefix):
-                self.connected.discard(prefix)
+                # A sink that reconnects may say goodbye on its old connection after hello
+                # on the new one: count connections, not prefixes.
+                left = self._connections[prefix] - 1
+                if left > 0:
+                    self._connections[prefix] = left
+                else:
+                    self._connections.pop(prefix, None)
 
     def _evict(self) -> None:
         exchanges = self._exchanges
@@ -135,8 +149,22 @@ class Store:
             del exchanges[xid]
             self.bytes -= self._costs.pop(xid)
             self.evicted += 1
+            self._forget(xid)
+
+    @property
+    def connected(self) -> set[str]:
+        """Prefixes of the processes sending events right now."""
+        return set(self._connections)
+
+    def _forget(self, xid: str) -> None:
+        forgotten = self._forgotten
+        forgotten[xid] = None
+        if len(forgotten) > _FORGET_AT_MOST:
+            del forgotten[next(iter(forgotten))]
 
     def clear(self) -> None:
+        for xid in self._exchanges:
+            self._forget(xid)
         self._exchanges.clear()
         self._costs.clear()
         self.bytes = 0

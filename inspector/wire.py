@@ -25,6 +25,8 @@ PROTOCOL = "inspector-events"
 VERSION = 1
 MAX_LINE = 16 << 20
 """The longest line a collector accepts: a 1 MiB body capture is ~1.4 MB of base64."""
+MAX_HELLO = 64 << 10
+"""The longest hello: a peer not yet welcomed gets no room to make the collector buffer."""
 ENV = "INSPECTOR_BUS"
 
 
@@ -112,17 +114,19 @@ def check_hello(line: bytes, token: str | None) -> dict[str, Any]:
     """The hello's fields, or WireError saying why the peer is refused."""
     try:
         message = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise WireError(f"expected a hello line, got {line[:60]!r}") from None
     if not isinstance(message, dict) or message.get("protocol") != PROTOCOL:
         raise WireError(f"expected a {PROTOCOL} hello, got {line[:60]!r}")
     if message.get("v") != VERSION:
         raise WireError(f"protocol version {message.get('v')!r} not supported (this is {VERSION})")
     given = message.get("token")
-    if token is not None and not (isinstance(given, str) and hmac.compare_digest(given, token)):
+    if token and not (
+        isinstance(given, str) and hmac.compare_digest(given.encode(), token.encode())
+    ):
         raise WireError("wrong or missing token")
     prefix, pid = message.get("prefix"), message.get("pid")
-    if not isinstance(prefix, str) or not prefix or not isinstance(pid, int):
+    if not isinstance(prefix, str) or not prefix or type(pid) is not int:
         raise WireError("the hello must name the sender's prefix and pid")
     return message
 

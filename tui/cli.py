@@ -91,7 +91,7 @@ async def _listen(args: argparse.Namespace) -> None:
 async def _open(args: argparse.Namespace) -> None:
     bus = EventBus()
     outputs = Outputs(args, bus)
-    events = list(read_session(args.file))
+    events = _read(args.file)
     if outputs.headless:
         bus.publish_all(events)
         outputs.close()
@@ -103,6 +103,18 @@ async def _open(args: argparse.Namespace) -> None:
     await app.run_async()
 
 
+def _read(path: Path) -> list[ev.Event]:
+    """A session's events; damaged lines (a crash mid-write, then a resumed save) are skipped
+    with a warning."""
+    damaged: list[str] = []
+    events = list(read_session(path, damaged))
+    for problem in damaged[:5]:
+        print(f"inspector: skipped a damaged line: {problem}", file=sys.stderr)
+    if len(damaged) > 5:
+        print(f"inspector: ... and {len(damaged) - 5} more damaged lines", file=sys.stderr)
+    return events
+
+
 def _export(args: argparse.Namespace) -> None:
     from inspector import export
     from inspector.exchange import fold
@@ -111,9 +123,7 @@ def _export(args: argparse.Namespace) -> None:
     if not (args.har or args.curl):
         raise SystemExit("inspector export: say what to write: --har FILE and/or --curl FILE")
     keep = compile_filter(args.filter or "")
-    exchanges = [
-        x for x in fold(read_session(args.file)).values() if x.request is not None and keep(x)
-    ]
+    exchanges = [x for x in fold(_read(args.file)).values() if x.request is not None and keep(x)]
     if args.har:
         Path(args.har).write_text(export.har_json(exchanges, redact=args.redact), "utf-8")
     if args.curl:

@@ -68,11 +68,17 @@ class ConsoleLog:
         self.origins: dict[str, Origin] = {}
         self.keep = compile_filter(filter_text)
 
+    MAX_OPEN = 10_000
+    """Exchanges kept while they run; one whose finish never comes is dropped past this."""
+
     def __call__(self, events: Sequence[ev.Event]) -> None:
         fold(events, self.exchanges)
+        while len(self.exchanges) > self.MAX_OPEN:
+            del self.exchanges[next(iter(self.exchanges))]
         for event in events:
             if isinstance(event, ev.WebSocketMessage):
-                if self.keep(self.exchanges[event.exchange_id]):
+                exchange = self.exchanges.get(event.exchange_id)
+                if exchange is not None and self.keep(exchange):
                     self.console.print(message_line(event))
             elif isinstance(event, ev.ExchangeFinished):
                 exchange = self.exchanges.pop(event.exchange_id, None)

@@ -128,7 +128,10 @@ async def main(args: argparse.Namespace) -> None:
     tasks = [asyncio.create_task(traffic(base, args.pause)), serving]
     if args.duration is not None:
         tasks.append(asyncio.create_task(asyncio.sleep(args.duration)))
-    tasks.append(asyncio.create_task(outputs.run("inspector demo", where)))
+    # Replays go to the app itself: through the proxy they would be captured three times.
+    replay_base = f"http://127.0.0.1:{app_port}"
+    viewer = outputs.run("inspector demo", where, replay_base=replay_base)
+    tasks.append(asyncio.create_task(viewer))
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:

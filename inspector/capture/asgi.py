@@ -92,7 +92,7 @@ class ASGIInspectorMiddleware:
 
         async def inspect_send(message: Message) -> None:
             try:
-                record(_http_sent, state, now_ns(), message.copy())  # type: ignore[attr-defined]
+                record(_http_sent, state, now_ns(), _frozen(message))
             except Exception as exc:
                 bus.capture_failed(xid, "send", exc)
             await send(message)
@@ -130,7 +130,7 @@ class ASGIInspectorMiddleware:
 
         async def inspect_send(message: Message) -> None:
             try:
-                record(_ws_sent, state, now_ns(), message.copy())  # type: ignore[attr-defined]
+                record(_ws_sent, state, now_ns(), _frozen(message))
             except Exception as exc:
                 bus.capture_failed(xid, "send", exc)
             await send(message)
@@ -155,6 +155,19 @@ def _with_id(scope: Scope, exchange_id: str) -> Scope:
     scope = scope.copy()  # type: ignore[attr-defined]
     scope["inspector.exchange_id"] = exchange_id
     return scope
+
+
+def _frozen(message: Message) -> Message:
+    """A copy of a sent message that the app can no longer change under the bus thread: the
+    dict, a bytearray or memoryview body (as bytes), and the headers list (as a tuple)."""
+    copy: Message = message.copy()  # type: ignore[attr-defined]
+    body = copy.get("body")
+    if body is not None and type(body) is not bytes:
+        copy["body"] = bytes(body)
+    headers = copy.get("headers")
+    if headers is not None:
+        copy["headers"] = tuple(headers)
+    return copy
 
 
 def _bytes(body: Any) -> bytes:

@@ -148,6 +148,8 @@ class _Exchange:
 
     def response_chunk(self, cls: Any, data: bytes, *rest: Any) -> None:
         try:
+            if type(data) is not bytes:  # a view the app may change (or resize) once we return
+                data = bytes(data)
             self.record(_response_chunk, self, now_ns(), cls, data, rest)
         except Exception as exc:
             self.options.bus.capture_failed(self.xid, "response body", exc)
@@ -155,6 +157,8 @@ class _Exchange:
     def request_chunk(self, data: bytes, more: bool) -> None:
         try:
             at = now_ns()
+            if type(data) is not bytes:
+                data = bytes(data)
             self.record(_request_chunk, self, at, data, more)
             if not more and self.request_done is None:
                 self.request_done = at
@@ -194,6 +198,9 @@ class _Response:
             for chunk in self._result:
                 exchange.response_chunk(ResponseBodyChunk, chunk, True)
                 yield chunk
+                # Let go before asking the app for more: it may resize a buffer it yielded a
+                # view of, which fails while anyone still holds the view (BufferError).
+                del chunk
         except Exception as exc:
             exchange.failed(exc)
             raise
@@ -334,7 +341,7 @@ def _request_started(
         client=_address(environ, "REMOTE_ADDR", "REMOTE_PORT"),
         server=_address(environ, "SERVER_NAME", "SERVER_PORT"),
         wall_time=wall_time(at),
-        snapshot=snapshot(environ, redact, _header_names.get),
+        snapshot=snapshot(environ, redact, _header_name),
     )
 
 
@@ -348,7 +355,7 @@ def _header_name(key: str) -> bytes:
         key = key[5:]
     elif key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
         return _NOT_A_HEADER
-    return key.replace("_", "-").lower().encode("latin-1")
+    return key.replace("_", "-").lower().encode("latin-1", "replace")
 
 
 def _environ_headers(environ: Environ) -> Headers:
@@ -362,7 +369,8 @@ def _environ_headers(environ: Environ) -> Headers:
             if len(names) < 4096:
                 names[key] = name
         if name and (value or key[0] == "H"):  # an empty CONTENT_* means "not sent"
-            headers.append((name, str(value).encode("latin-1")))
+            # PEP 3333 says latin-1; an outer middleware may have put other text in.
+            headers.append((name, str(value).encode("latin-1", "replace")))
     return tuple(headers)
 
 

@@ -8,6 +8,7 @@ import os
 import socket
 import stat
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from inspector import events as ev
 from inspector import wire
 from inspector.bus import EventBus
 from inspector.collector import Collector
+from inspector.events import Snapshot
 from inspector.sink import Sink
 from tests.inspector.samples import one_of_each, request_started
 
@@ -220,3 +222,65 @@ async def test_a_collector_started_later_gets_the_traffic_and_the_drop_count(
         await collector.close()
         sink.close()
         bus.close()
+
+
+async def test_a_file_in_the_way_is_never_deleted(tmp_path: Path) -> None:
+    precious = tmp_path / "notes.txt"
+    precious.write_text("keep me")
+    with pytest.raises(OSError, match="not a socket of ours"):
+        await Collector(wire.Address("unix", path=str(precious)), Received()).start()
+    assert precious.read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        (b"x" * (wire.MAX_HELLO + 10) + b"\n", "a hello longer than"),
+        (wire.hello("a", "h", 1, "", "s\u00e9cret"), "wrong or missing token"),
+        (b"[" * 100_000 + b"\n", "a hello longer than"),
+        (b"[" * 20_000 + b"]" * 20_000 + b"\n", "expected a hello line"),
+        (
+            b'{"protocol": "inspector-events", "v": 1, "prefix": "a", "pid": true,'
+            b' "token": "secret"}\n',
+            "pid",
+        ),
+    ],
+)
+async def test_strangers_get_a_refusal_not_a_crash(tmp_path: Path, line: bytes, error: str) -> None:
+    address = wire.Address("unix", path=str(tmp_path / "bus.sock"))
+    collector = Collector(address, Received(), token="secret")
+    await collector.start()
+    try:
+        answer = await raw_peer(address, line)
+        assert error in json.loads(answer.splitlines()[-1])["error"]
+    finally:
+        await collector.close()
+
+
+async def test_a_sink_survives_an_event_it_cannot_encode(
+    address: wire.Address, collector: tuple[Collector, Received]
+) -> None:
+    def broken_mask(safe: dict[str, object]) -> dict[str, object]:
+        raise RuntimeError("a redaction that fails")
+
+    _, received = collector
+    snapshot = Snapshot({"type": "http"}, mask=broken_mask)  # type: ignore[arg-type]
+    bad = replace(request_started(), exchange_id="bad-1", snapshot=snapshot)
+    sink = Sink(address)
+    sink([bad, request_started()])
+    await until(lambda: received.of(ev.RequestStarted))
+    assert [e.exchange_id for e in received.of(ev.RequestStarted)] == [
+        request_started().exchange_id
+    ]
+    assert sink.encode_errors == 1
+    sink([ev.ClientDisconnected("after", 1)])  # the sink thread is still alive
+    await until(lambda: received.of(ev.ClientDisconnected))
+    sink.close()
+
+
+async def test_the_sink_buffer_is_bounded_by_bytes_too(address: wire.Address) -> None:
+    sink = Sink(address, max_bytes=10_000)
+    chunk = ev.ResponseBodyChunk("x-1", 1, b"x" * 4_000, 4_000, True)
+    sink([chunk, chunk, chunk, chunk])  # nobody listens: the oldest go
+    assert sink.dropped == 2
+    sink.close()

@@ -93,3 +93,33 @@ def test_redacted_sessions_hold_no_secret(tmp_path: Path) -> None:
     writer([replace(request_started(), headers=((b"authorization", b"Bearer t"),))])
     writer.close()
     assert "Bearer t" not in path.read_text()
+
+
+def test_saving_again_after_a_crash_starts_on_a_new_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    writer = SessionWriter(path)
+    writer([request_started()])
+    writer.close()
+    with path.open("a") as file:
+        file.write('{"v": 1, "event": "ClientDiscon')  # the writer died here
+    writer = SessionWriter(path)
+    writer([ev.ClientDisconnected(XID, 5)])
+    writer.close()
+    with pytest.raises(SessionError, match=r"s.jsonl:3: not JSON"):
+        list(read_session(path))  # strict by default: the cut line is named by number
+    damaged: list[str] = []
+    events = list(read_session(path, damaged))
+    assert [type(e) for e in events] == [ev.RequestStarted, ev.ClientDisconnected]
+    assert len(damaged) == 1
+    assert damaged[0].startswith(f"{path}:3: not JSON")
+
+
+def test_sessions_are_private_and_never_appended_to_other_files(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    SessionWriter(path).close()
+    assert path.stat().st_mode & 0o777 == 0o600
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    with pytest.raises(SessionError, match="not an inspector session"):
+        SessionWriter(notes)
+    assert notes.read_text() == "my notes\n"

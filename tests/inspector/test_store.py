@@ -76,3 +76,27 @@ def test_origins_connections_and_drops() -> None:
 def test_bounds_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least one"):
         Store(max_exchanges=0)
+
+
+def test_late_events_of_evicted_or_cleared_exchanges_are_dropped_and_counted() -> None:
+    store = Store(max_exchanges=2)
+    store.add([started("ws-1"), started("p-2"), started("p-3")])  # ws-1 is evicted
+    new, touched = store.add([ev.WebSocketMessage("ws-1", 5, "client", "hi", None, 2)])
+    assert (new, touched, store.forgotten) == ([], set(), 1)
+    assert "ws-1" not in store
+    store.clear()
+    store.add([ev.ExchangeFinished("p-3", 9, "completed", 1, 2, 3)])
+    assert len(store) == 0
+    assert store.forgotten == 2
+
+
+def test_a_reconnecting_peer_stays_connected() -> None:
+    store = Store()
+    store.add(
+        [
+            ev.PeerConnected("", 1, "aa11", "web-1", 101, "gunicorn"),
+            ev.PeerConnected("", 2, "aa11", "web-1", 101, "gunicorn"),  # the new connection
+            ev.PeerDisconnected("", 3, "aa11", "disconnected"),  # the old one, late
+        ]
+    )
+    assert store.connected == {"aa11"}

@@ -339,3 +339,22 @@ async def test_works_as_starlette_middleware(bus: EventBus) -> None:
     assert bus.flush()
     assert [type(e).__name__ for e in events][-1] == "ExchangeFinished"
     assert any(isinstance(e, ev.ResponseStarted) and e.status == 200 for e in events)
+
+
+async def test_what_the_app_changes_after_send_is_not_captured(bus: EventBus) -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"text/plain")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        headers.append((b"x-added-after-send", b"1"))
+        body = bytearray(b"first")
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        body[:] = b"XXXXX"
+        await send({"type": "http.response.body", "body": body})
+
+    events = collect(bus)
+    await run(ASGIInspectorMiddleware(app, bus=bus), http_scope(), FakeServer([]))
+    assert bus.flush()
+    started = next(e for e in events if isinstance(e, ev.ResponseStarted))
+    assert started.headers == ((b"content-type", b"text/plain"),)
+    bodies = [e.data for e in events if isinstance(e, ev.ResponseBodyChunk)]
+    assert bodies == [b"first", b"XXXXX"]

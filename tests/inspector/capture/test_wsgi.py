@@ -220,3 +220,29 @@ def test_a_raising_subscriber_never_reaches_the_app(bus: EventBus) -> None:
     assert chunks == [b"fine"]
     assert bus.flush()
     assert bus.stats().subscriber_errors >= 1
+
+
+def test_an_app_may_resize_a_buffer_it_yielded_a_view_of(bus: EventBus) -> None:
+    events = collect(bus)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [])
+        buffer = bytearray(b"abcdef")
+        yield memoryview(buffer)[:3]
+        del buffer[:3]  # BufferError if anyone still holds the view
+        yield bytes(buffer)
+
+    def serve(wsgi: Any) -> list[bytes]:  # a server that writes each chunk, then lets go
+        result = wsgi(environ(), lambda status, headers, exc_info=None: None)
+        written = []
+        for chunk in result:
+            written.append(bytes(chunk))
+            del chunk
+        result.close()
+        return written
+
+    assert serve(app) == [b"abc", b"def"]
+    assert serve(WSGIInspectorMiddleware(app, bus=bus)) == [b"abc", b"def"]
+    assert bus.flush()
+    bodies = [e.data for e in events if isinstance(e, ev.ResponseBodyChunk)]
+    assert bodies == [b"abc", b"def"]
