@@ -257,7 +257,10 @@ def default_bus() -> EventBus:
             address = wire.address_from_env()
             if address is not None:
                 token = os.environ.get("INSPECTOR_TOKEN") or None
-                capacity = int(os.environ.get("INSPECTOR_BUFFER") or sink.DEFAULT_CAPACITY)
+                buffer = os.environ.get("INSPECTOR_BUFFER") or str(sink.DEFAULT_CAPACITY)
+                if not buffer.isdigit() or int(buffer) < 1:
+                    raise ValueError(f"INSPECTOR_BUFFER must be a number of events, not {buffer!r}")
+                capacity = int(buffer)
                 sink.Sink(address, token=token, capacity=capacity).attach(bus)
             _default_bus = bus
         return _default_bus

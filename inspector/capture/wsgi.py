@@ -71,8 +71,9 @@ class WSGIInspectorMiddleware:
         environ["inspector.exchange_id"] = xid
         exchange.record(_request_started, xid, exchange.started, dict(environ), options.redact)
         length = _body_length(environ)
-        if length != 0:
-            environ["wsgi.input"] = _RecordedInput(environ["wsgi.input"], exchange, length)
+        stream = environ.get("wsgi.input")
+        if length != 0 and stream is not None:
+            environ["wsgi.input"] = _RecordedInput(stream, exchange, length)
         else:
             exchange.request_done = exchange.started
         try:
