@@ -14,6 +14,7 @@ import codecs
 import contextlib
 import ipaddress
 import json
+import math
 import re
 import shlex
 import zlib
@@ -31,6 +32,7 @@ from inspector.redact import REDACTED, mask_headers, redaction_names
 Redact = bool | Iterable[str]
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:+-]+)", re.IGNORECASE)
 _MAX_DECODED = 64 << 20  # a decompression bomb must not take the viewer down
+_SURROGATES = re.compile("[\ud800-\udfff]")
 _VERSIONS = {"1.0": "HTTP/1.0", "1.1": "HTTP/1.1", "2": "HTTP/2", "2.0": "HTTP/2", "3": "HTTP/3"}
 
 
@@ -41,7 +43,7 @@ def har(
     names = redaction_names(redact)
     started = [x for x in exchanges if x.request is not None]
     # Spec, "entries": sorting by startedDateTime is the preferred way to export.
-    started.sort(key=lambda x: x.request.wall_time if x.request else 0.0)
+    started.sort(key=lambda x: _wall_time(x.request.wall_time) if x.request else 0.0)
     version = creator_version if creator_version is not None else _package_version()
     return {
         "log": {
@@ -59,8 +61,11 @@ def har_json(
     creator_version: str | None = None,
     indent: int | None = 2,
 ) -> str:
+    """The log as JSON text that encodes to UTF-8: lone surrogates (WebSocket text or a body
+    in a charset such as unicode_escape can hold them) become U+FFFD, as a browser shows them."""
     log = har(exchanges, redact=redact, creator_version=creator_version)
-    return json.dumps(log, indent=indent, ensure_ascii=False)
+    text = json.dumps(log, indent=indent, ensure_ascii=False)
+    return text if text.isascii() else _SURROGATES.sub("\ufffd", text)
 
 
 def _package_version() -> str:
@@ -72,10 +77,18 @@ def _package_version() -> str:
         return "unknown"
 
 
+def _wall_time(wall_time: float) -> float:
+    """The wall time, or 0 (the epoch) if it is unknown: not finite, or outside 1970-9999."""
+    if math.isfinite(wall_time) and 0.0 <= wall_time < 253402300799.0:
+        return wall_time
+    return 0.0
+
+
 def _entry(x: Exchange, names: frozenset[str]) -> dict[str, Any]:
     request = x.request
     assert request is not None
-    started = datetime.fromtimestamp(request.wall_time, UTC)
+    wall_time = _wall_time(request.wall_time)
+    started = datetime.fromtimestamp(wall_time, UTC)
     send, wait, receive = (round(ns / 1e6, 3) for ns in _durations(x))
     response, notes = _response(x, names, started)
     entry: dict[str, Any] = {
@@ -92,6 +105,10 @@ def _entry(x: Exchange, names: frozenset[str]) -> dict[str, Any]:
             blocked=-1, dns=-1, connect=-1, send=send, wait=wait, receive=receive, ssl=-1
         ),
     }
+    if wall_time != request.wall_time:
+        # A broken or hostile peer's wall time (NaN, inf, past 9999): the epoch stands in for
+        # it. A custom field of the entry, as `_inspector` has a fixed shape (the schema).
+        entry["_wallTimeUnknown"] = True
     if request.server is not None and _is_ip(request.server[0]):
         entry["serverIPAddress"] = request.server[0]
     if request.client is not None and request.client[1] is not None:
@@ -108,9 +125,11 @@ def _entry(x: Exchange, names: frozenset[str]) -> dict[str, Any]:
         notes["error"] = {"type": x.error.type, "message": x.error.message}
     if x.is_websocket:
         entry["_resourceType"] = "websocket"
-        entry["_webSocketMessages"] = _messages(x)
+        entry["_webSocketMessages"] = _messages(x, wall_time)
         notes["truncated"]["messages"] = sum(
-            len(m.text.encode()) < m.size if m.text is not None else len(m.data or b"") < m.size
+            len(m.text.encode("utf-8", "surrogatepass")) < m.size
+            if m.text is not None
+            else len(m.data or b"") < m.size
             for m in x.messages
         )
         notes["messagesDropped"] = x.messages_dropped
@@ -240,7 +259,7 @@ def _response_cookies(
         first, *attributes = v.decode("latin-1").split(";")
         name, _, value = first.partition("=")
         cookie: dict[str, Any] = {"name": name.strip(), "value": REDACTED if masked else value}
-        max_age = None
+        max_age: str | None = None
         for attribute in attributes:
             key, _, arg = attribute.strip().partition("=")
             key = key.lower()
@@ -249,30 +268,53 @@ def _response_cookies(
             elif key in ("httponly", "secure"):
                 cookie["httpOnly" if key == "httponly" else "secure"] = True
             elif key == "expires" and "expires" not in cookie:
-                with contextlib.suppress(TypeError, ValueError):
+                with contextlib.suppress(TypeError, ValueError, OverflowError):
                     expires = parsedate_to_datetime(arg)
                     cookie["expires"] = expires.replace(tzinfo=expires.tzinfo or UTC).isoformat()
-            elif key == "max-age" and arg.lstrip("-").isdigit():
-                max_age = int(arg)
+            elif key == "max-age" and _DELTA_SECONDS.fullmatch(arg):
+                max_age = arg
         if max_age is not None:  # RFC 6265 5.3, step 3: Max-Age wins over Expires
-            cookie["expires"] = (started + timedelta(seconds=max_age)).isoformat()
+            cookie["expires"] = _expires(started, max_age).isoformat()
         cookies.append(cookie)
     return cookies
+
+
+# RFC 6265 5.2.2: an optional "-" and DIGITs (ASCII only: "²".isdigit() is true).
+_DELTA_SECONDS = re.compile(r"-?[0-9]+")
+
+
+def _expires(started: datetime, max_age: str) -> datetime:
+    """RFC 6265 5.2.2: Max-Age <= 0 means the earliest representable time; past what
+    `datetime` holds, the latest (a Max-Age of 10**17 seconds is "never")."""
+    seconds = int(max_age) if len(max_age) < 16 else int(max_age[0] + "9" * 16)
+    if seconds <= 0:
+        return datetime.min.replace(tzinfo=UTC)
+    try:
+        return started + timedelta(seconds=seconds)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
+
+
+_UTF8 = codecs.lookup("utf-8")
 
 
 def _text(data: bytes, content_type: str | None, partial: bool) -> str | None:
     """The body as text in its declared charset (UTF-8 if none), or None if it is not text.
 
-    A captured prefix may end inside a multi-byte character: that tail is left out.
+    A captured prefix may end inside a multi-byte character: that tail is left out. Only a
+    text encoding counts as a charset: `charset=base64` (or hex, rot13, zlib) names a Python
+    codec from bytes to bytes or str to str, which would fail or garble; UTF-8 stands in.
     """
     match = _CHARSET.search(content_type or "")
+    codec = _UTF8
+    if match:
+        with contextlib.suppress(LookupError):
+            named = codecs.lookup(match.group(1))
+            if named._is_text_encoding:
+                codec = named
     try:
-        decoder = codecs.getincrementaldecoder(match.group(1) if match else "utf-8")()
-    except LookupError:
-        decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        return decoder.decode(data, final=not partial)
-    except UnicodeDecodeError:
+        return codec.incrementaldecoder().decode(data, final=not partial)
+    except (UnicodeError, LookupError, ValueError, TypeError):
         return None
 
 
@@ -343,14 +385,14 @@ def _decompress(data: bytes, coding: str) -> bytes | None:
     return None
 
 
-def _messages(x: Exchange) -> list[dict[str, Any]]:
+def _messages(x: Exchange, wall_time: float) -> list[dict[str, Any]]:
     """Messages as Chrome's HAR writes them: time in epoch seconds, opcode 1 text, 2 binary."""
     request = x.request
     assert request is not None
     return [
         {
             "type": "send" if m.sender == "client" else "receive",
-            "time": request.wall_time + (m.at_ns - request.at_ns) / 1e9,
+            "time": wall_time + (m.at_ns - request.at_ns) / 1e9,
             "opcode": 1 if m.text is not None else 2,
             "data": m.text
             if m.text is not None

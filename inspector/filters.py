@@ -4,12 +4,15 @@
 an exchange matches, shared by the TUI list, exports and headless output. Parsing compiles
 every regex up front and builds plain closures; `&` and `|` try their cheapest operands first,
 and bodies are searched as bytes where possible, so filtering allocates little per exchange.
-Mistakes raise `FilterError` with the position (0-based character offset) to point at.
+Mistakes raise `FilterError` with the position (0-based character offset) to point at:
+any text gives a `Filter` or a `FilterError`, never another exception.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -77,6 +80,9 @@ _TOKENS = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 _BARE = re.compile(r"[^\s()&|\"'!~][^\s()&|]*")
+# Parentheses cost the parser (and a test) a few stack frames each: far below the recursion
+# limit here, far above what a person types.
+_MAX_DEPTH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +101,8 @@ class _Node:
 
 
 def _tokens(text: str) -> list[_Token]:
-    tokens, position = [], 0
-    while text[position:].strip():
+    tokens, position, end = [], 0, len(text.rstrip())  # rstrip: the same spaces as \s
+    while position < end:
         match = _TOKENS.match(text, position)
         assert match is not None  # every non-space character starts some token
         kind = match.lastgroup or ""
@@ -120,6 +126,7 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = _tokens(text)
         self.index = 0
+        self.depth = 0
 
     def peek(self) -> _Token:
         return self.tokens[self.index]
@@ -145,18 +152,28 @@ class _Parser:
         return _combine("and", nodes)
 
     def negation(self) -> _Node:
-        if self.peek().kind != "!":
-            return self.atom()
-        self.take()
-        node = self.negation()
+        # A loop, not recursion: "!!!!...~ws" may be any length. Pairs of "!" cancel out.
+        count = 0
+        while self.peek().kind == "!":
+            self.take()
+            count += 1
+        node = self.atom()
+        if not count:
+            return node
         inner = node.text if node.kind in ("atom", "not") else f"({node.text})"
         test = node.test
-        return _Node(f"!{inner}", lambda x: not test(x), node.cost, "not")
+        if count % 2:
+            test = _negate(test)
+        return _Node("!" * count + inner, test, node.cost, "not")
 
     def atom(self) -> _Node:
         token = self.take()
         if token.kind == "(":
+            if self.depth == _MAX_DEPTH:
+                raise FilterError(f"nested too deeply at {token.position}", token.position)
+            self.depth += 1
             node = self.expression()
+            self.depth -= 1
             if self.take().kind != ")":
                 raise FilterError(f"unclosed parenthesis at {token.position}", token.position)
             return node
@@ -199,10 +216,15 @@ def _combine(kind: Literal["and", "or"], nodes: list[_Node]) -> _Node:
     )
     # Filters have no side effects, so operands may run in any order: cheapest first.
     tests = [n.test for n in sorted(nodes, key=lambda n: n.cost)]
-    test = tests.pop()
-    while tests:
-        test = (_both if kind == "and" else _either)(tests.pop(), test)
+    if len(tests) == 2:
+        test = (_both if kind == "and" else _either)(*tests)
+    else:  # a loop: nested closures would be as deep as the operands are many
+        test = (_every if kind == "and" else _some)(tuple(tests))
     return _Node(text, test, sum(n.cost for n in nodes), kind)
+
+
+def _negate(a: Test) -> Test:
+    return lambda x: not a(x)
 
 
 def _both(a: Test, b: Test) -> Test:
@@ -211,6 +233,14 @@ def _both(a: Test, b: Test) -> Test:
 
 def _either(a: Test, b: Test) -> Test:
     return lambda x: a(x) or b(x)
+
+
+def _every(tests: tuple[Test, ...]) -> Test:
+    return lambda x: all(each(x) for each in tests)
+
+
+def _some(tests: tuple[Test, ...]) -> Test:
+    return lambda x: any(each(x) for each in tests)
 
 
 def _show(argument: str) -> str:
@@ -223,11 +253,16 @@ def _show(argument: str) -> str:
 
 
 def _compile(name: str, pattern: str, position: int, flags: int = 0) -> re.Pattern[str]:
+    where = f" for {name}" if name else ""
     try:
-        return re.compile(pattern, re.IGNORECASE | flags)
+        # A FutureWarning ("Possible nested set") is about a later Python; it is no error here.
+        with warnings.catch_warnings(action="ignore"):
+            return re.compile(pattern, re.IGNORECASE | flags)
     except re.error as exc:
-        where = f" for {name}" if name else ""
         raise FilterError(f"invalid regex {pattern!r}{where}: {exc.msg}", position) from None
+    except (OverflowError, RecursionError) as exc:  # "a{9999999999}", "((((...": sre's limits
+        message = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise FilterError(f"invalid regex {pattern!r}{where}: {message}", position) from None
 
 
 def _url(name: str, pattern: str, position: int) -> _Node:
@@ -263,6 +298,7 @@ def _status(name: str, argument: str, position: int) -> _Node:
 
 
 _UNITS = {"us": 1_000, "µs": 1_000, "ms": 1_000_000, "": 1_000_000, "s": 1_000_000_000}
+_MAX_NS = 2**63  # durations are int64 nanoseconds (about 292 years)
 
 
 def _duration(name: str, argument: str, position: int) -> _Node:
@@ -271,7 +307,10 @@ def _duration(name: str, argument: str, position: int) -> _Node:
         raise FilterError(
             f"{name} needs a duration like 200ms, 1.5s or 300 (ms), got {argument!r}", position
         )
-    limit = int(float(match.group(1)) * _UNITS[match.group(2) or ""])
+    limit_ns = float(match.group(1)) * _UNITS[match.group(2) or ""]  # inf for 400 digits
+    if not (math.isfinite(limit_ns) and limit_ns < _MAX_NS):
+        raise FilterError(f"{name} needs a duration under 292 years, got {argument!r}", position)
+    limit = int(limit_ns)
 
     def test(x: Exchange) -> bool:
         return x.finished is not None and x.finished.total_ns > limit
@@ -340,8 +379,9 @@ def _bodies(name: str, argument: str, position: int) -> _Node:
     search_text = _compile(name, argument, position).search
     search_raw: Callable[[bytes | bytearray], object]
     try:  # bytes searched as they are: no decoding for ASCII patterns
-        search_raw = re.compile(argument.encode("ascii"), re.IGNORECASE).search
-    except (UnicodeEncodeError, re.error):
+        with warnings.catch_warnings(action="ignore"):
+            search_raw = re.compile(argument.encode("ascii"), re.IGNORECASE).search
+    except (UnicodeEncodeError, re.error, OverflowError, RecursionError):
         search_raw = lambda data: search_text(data.decode("utf-8", "replace"))  # noqa: E731
 
     request, response = name != "~bs", name != "~bq"

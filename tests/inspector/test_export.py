@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import math
 import shlex
 import shutil
 import subprocess
@@ -489,6 +490,108 @@ def test_the_schema_is_strict() -> None:
     del log["log"]["entries"][0]["timings"]["wait"]
     with pytest.raises(jsonschema.ValidationError):
         VALIDATOR.validate(log)
+
+
+# -- hostile or odd input ----------------------------------------------------------------------
+
+
+def _strict_json(text: str) -> Any:
+    """JSON as RFC 8259 has it: UTF-8 encodable, no NaN or Infinity."""
+    text.encode("utf-8")
+
+    def reject(constant: str) -> None:
+        raise AssertionError(f"{constant} in HAR")
+
+    return json.loads(text, parse_constant=reject)
+
+
+@pytest.mark.parametrize(
+    "charset", ["base64", "hex", "rot13", "zlib", "bz2", "uu", "quopri", "nope"]
+)
+def test_a_charset_naming_no_text_encoding_falls_back_to_utf8(charset: str) -> None:
+    headers = ((b"content-type", f"text/plain; charset={charset}".encode()),)
+    request = started("POST", headers=((b"host", b"h"), *headers))
+    [entry] = entries(
+        http(request, body=b"ab\xc3\xa9", response_headers=headers, response_body=b"abc")
+    )
+    assert entry["request"]["postData"]["text"] == "abé"
+    assert entry["response"]["content"]["text"] == "abc"
+    [entry] = entries(http(started(), response_headers=headers, response_body=b"\xff\x00"))
+    assert entry["response"]["content"]["encoding"] == "base64"
+
+
+def test_a_text_encoding_that_fails_gives_base64() -> None:
+    headers = ((b"content-type", b"text/plain; charset=undefined"),)  # it raises UnicodeError
+    [entry] = entries(http(started(), response_headers=headers, response_body=b"abc"))
+    assert entry["response"]["content"]["text"] == "YWJj"
+    assert entry["response"]["content"]["encoding"] == "base64"
+
+
+@pytest.mark.parametrize(
+    ("max_age", "expires"),
+    [
+        ("999999999999", "9999-12-31T23:59:59.999999+00:00"),
+        ("99999999999999999", "9999-12-31T23:59:59.999999+00:00"),
+        ("9" * 5000, "9999-12-31T23:59:59.999999+00:00"),  # past int()'s digit limit
+        ("-99999999999999999", "0001-01-01T00:00:00+00:00"),  # RFC 6265 5.2.2: earliest
+        ("0", "0001-01-01T00:00:00+00:00"),
+        ("²", "2015-10-21T07:28:00+00:00"),  # not a DIGIT: ignored, Expires holds
+        ("1e3", "2015-10-21T07:28:00+00:00"),
+    ],
+)
+def test_max_age_out_of_range_is_clamped(max_age: str, expires: str) -> None:
+    cookie = f"a=1; Expires=Wed, 21 Oct 2015 07:28:00 GMT; Max-Age={max_age}"
+    headers = ((b"set-cookie", cookie.encode("latin-1")),)
+    [entry] = entries(http(started(), response_headers=headers))
+    assert entry["response"]["cookies"] == [{"name": "a", "value": "1", "expires": expires}]
+
+
+def test_an_expires_out_of_range_is_left_out() -> None:
+    headers = ((b"set-cookie", b"a=1; Expires=Mon, 01 Jan 2020 00:00:00 -99999999999999999999"),)
+    [entry] = entries(http(started(), response_headers=headers))
+    assert entry["response"]["cookies"] == [{"name": "a", "value": "1"}]
+
+
+def test_lone_surrogates_become_replacement_characters_in_har_json() -> None:
+    request = started(kind="websocket")
+    body_headers = ((b"content-type", b"text/plain; charset=unicode_escape"),)
+    exchange = fold(
+        [
+            request,
+            ev.WebSocketAccepted(XID, 2_000, None, ()),
+            ev.WebSocketMessage(XID, 3_000, "server", "a\ud800b", None, 5),
+        ]
+    )[XID]
+    text_body = http(started(xid="x-2"), response_headers=body_headers, response_body=b"\\udfff")
+    [ws, body] = entries(exchange, text_body)
+    assert ws["_webSocketMessages"][0]["data"] == "a\ud800b"  # har() keeps the str as is
+    assert ws["_inspector"]["truncated"]["messages"] == 0  # 5 bytes with the surrogate
+    assert body["response"]["content"]["text"] == "\udfff"
+    log = _strict_json(har_json([exchange, text_body]))
+    [ws, body] = log["log"]["entries"]
+    assert ws["_webSocketMessages"][0]["data"] == "a\ufffdb"
+    assert body["response"]["content"]["text"] == "\ufffd"
+    VALIDATOR.validate(log)
+
+
+@pytest.mark.parametrize("wall", [math.nan, math.inf, -math.inf, 1e20, -1e20, -1.0])
+def test_an_unknown_wall_time_exports_as_the_epoch(wall: float) -> None:
+    request = started(kind="websocket", wall=wall)
+    exchange = fold(
+        [
+            request,
+            ev.WebSocketAccepted(XID, 2_000, None, ()),
+            ev.WebSocketMessage(XID, 500_001_000, "client", "hi", None, 2),
+        ]
+    )[XID]
+    [entry] = entries(exchange, http(started(xid="x-2")))[:1]
+    assert entry["startedDateTime"] == "1970-01-01T00:00:00.000Z"
+    assert entry["_wallTimeUnknown"] is True
+    assert entry["_webSocketMessages"][0]["time"] == 0.5
+    log = _strict_json(har_json([exchange]))
+    VALIDATOR.validate(log)
+    [known] = entries(http(started()))
+    assert "_wallTimeUnknown" not in known
 
 
 # -- curl ---------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from inspector import events as ev
@@ -286,3 +288,83 @@ def test_100k_exchanges_are_filtered() -> None:
     matched = compile_filter("~m GET & ~c 2xx & ~u api").select(exchanges)
     assert len(matched) == 25_000
     assert {x.url for x in matched} == {"http://example.test/api/items"}
+
+
+# -- hostile or odd input ----------------------------------------------------------------------
+
+
+def _matches(expression: str) -> set[str]:
+    compiled = compile_filter(expression)
+    return {name for name, x in EXCHANGES.items() if compiled(x)}
+
+
+def test_any_number_of_negations_parses_and_runs_flat() -> None:
+    assert _matches("!" * 5000 + "~ws") == {"chat"}
+    assert _matches("!" * 5001 + "~ws") == ALL - {"chat"}
+    assert str(compile_filter("!" * 5000 + "~ws")) == "!" * 5000 + "~ws"
+
+
+def test_long_chains_of_operands_run_flat() -> None:
+    # One closure per operand, nested, would overflow the stack when every operand runs.
+    assert _matches(" & ".join(["~u ."] * 5000)) == ALL
+    assert _matches(" | ".join(["~m PUT"] * 5000)) == set()
+    assert _matches(" ".join(["~u ."] * 3 + ["~c 2xx"])) == {"get_api", "image"}
+    assert _matches("~c 1xx | ~c 3xx | ~c 4xx") == {"chat", "login", "missing"}
+
+
+def test_nesting_is_limited() -> None:
+    assert _matches("(" * 100 + "~ws" + ")" * 100) == {"chat"}
+    for depth in (101, 3000):
+        with pytest.raises(FilterError) as caught:
+            compile_filter("(" * depth + "~ws" + ")" * depth)
+        assert (caught.value.message, caught.value.position) == ("nested too deeply at 100", 100)
+    with pytest.raises(FilterError, match="nested too deeply at 201"):
+        compile_filter("!(" * 101 + "~ws" + ")" * 101)
+
+
+@pytest.mark.parametrize(
+    ("expression", "position", "message"),
+    [
+        ("~d " + "9" * 400, 3, "~d needs a duration under 292 years, got '999"),
+        ("~d 1" + "0" * 30 + "s", 3, "~d needs a duration under 292 years"),
+        ("~d 9223372036854775808us", 3, "~d needs a duration under 292 years"),
+        ("~u 'a{99999999999}'", 3, "invalid regex 'a{99999999999}' for ~u: the repetition"),
+        ("~b 'a{99999999999}'", 3, "invalid regex 'a{99999999999}' for ~b: the repetition"),
+        ("~u '" + "(" * 5000 + ")" * 5000 + "'", 3, "invalid regex '((((("),
+        ("~h '" + "(" * 5000 + ")" * 5000 + "'", 3, "invalid regex '((((("),
+    ],
+)
+def test_out_of_range_arguments_are_filter_errors(
+    expression: str, position: int, message: str
+) -> None:
+    with pytest.raises(FilterError) as caught:
+        compile_filter(expression)
+    assert caught.value.message.startswith(message)
+    assert caught.value.position == position
+
+
+def test_a_long_but_finite_duration_is_fine() -> None:
+    assert _matches("~d 9000000000s") == set()  # 285 years
+    assert _matches("~d " + "0" * 400 + "1") == ALL - {"pending"}  # 1 ms
+
+
+def test_every_input_gives_a_filter_or_a_filter_error() -> None:
+    # Random strings over the language's own characters, seeded: the same every run.
+    rng = random.Random(6455)
+    alphabet = "()!&|~ '\"\\mcudhbtsrqew.9xa{}[*"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 30)))
+        try:
+            compiled = compile_filter(text)
+        except FilterError as exc:
+            position = exc.position
+        else:
+            position = 0
+            for x in EXCHANGES.values():
+                compiled(x)
+        assert 0 <= position <= len(text), text
+
+
+def test_a_regex_python_warns_about_is_still_a_regex() -> None:
+    # re warns "Possible nested set" (FutureWarning): pytest makes warnings errors here.
+    assert _matches("~u '[[]api'") == _matches("~u '\\[api'")
