@@ -18,6 +18,14 @@ DEFAULT_MAX_EVENTS = 10_000
 DEFAULT_MAX_MESSAGES = 10_000
 
 
+def header(headers: ev.Headers, name: bytes) -> str | None:
+    """The first value of header `name` (lower case), as text; None if it is absent."""
+    for n, v in headers:
+        if n.lower() == name:
+            return v.decode("latin-1")
+    return None
+
+
 @dataclass(slots=True)
 class Body:
     data: bytearray = field(default_factory=bytearray)
@@ -142,9 +150,9 @@ class Exchange:
     def host(self) -> str:
         if self.request is None:
             return ""
-        for name, value in self.request.headers:
-            if name.lower() == b"host":
-                return value.decode("latin-1")
+        host = header(self.request.headers, b"host")
+        if host is not None:
+            return host
         server = self.request.server
         if server is None:
             return ""

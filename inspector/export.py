@@ -1,10 +1,10 @@
-"""Exports of exchanges for other tools: HAR 1.2 logs and copy-pasteable curl commands.
+"""HAR 1.2 exports of exchanges, for browsers' DevTools and HAR viewers.
 
 `har` turns exchanges into a HAR 1.2 log (http://www.softwareishard.com/blog/har-12-spec/,
-"the spec" below) that browsers' DevTools and HAR viewers open; WebSocket messages go into
-Chrome's `_webSocketMessages` and what HAR has no field for into a custom `_inspector` object
-per entry. `curl` writes one shell command per exchange that replays its request. Both read
-only the `Exchange` they are given (no I/O) and can mask secret headers on the way out.
+"the spec" below); WebSocket messages go into Chrome's `_webSocketMessages` and what HAR has
+no field for into a custom `_inspector` object per entry. It reads only the `Exchange` it is
+given (no I/O) and can mask secret headers on the way out. Curl commands live in
+`inspector.curl` and are re-exported here, so one module serves every export.
 """
 
 from __future__ import annotations
@@ -16,17 +16,16 @@ import ipaddress
 import json
 import math
 import re
-import shlex
 import zlib
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from inspector.events import Headers
-from inspector.exchange import Body, Exchange
+from inspector.exchange import Body, Exchange, header
 from inspector.redact import REDACTED, mask_headers, redaction_names
 
 Redact = bool | Iterable[str]
@@ -177,7 +176,7 @@ def _response(
         "cookies": _response_cookies(headers, names, started),
         "headers": _header_list(mask_headers(headers, names)),
         "content": content,
-        "redirectURL": _first(headers, b"location") or "",
+        "redirectURL": header(headers, b"location") or "",
         "headersSize": -1,
         "bodySize": x.response_body.size if answered else -1,
     }
@@ -219,13 +218,6 @@ def _response_parts(x: Exchange) -> tuple[int, str, Headers]:
 
 def _header_list(headers: Headers) -> list[dict[str, str]]:
     return [{"name": n.decode("latin-1"), "value": v.decode("latin-1")} for n, v in headers]
-
-
-def _first(headers: Headers, name: bytes) -> str | None:
-    for n, v in headers:
-        if n.lower() == name:
-            return v.decode("latin-1")
-    return None
 
 
 def _is_ip(host: str) -> bool:
@@ -321,7 +313,7 @@ def _text(data: bytes, content_type: str | None, partial: bool) -> str | None:
 def _post_data(body: Body, headers: Headers) -> dict[str, Any] | None:
     if body.size == 0 and not body.data:
         return None
-    content_type = _first(headers, b"content-type")
+    content_type = header(headers, b"content-type")
     post: dict[str, Any] = {"mimeType": content_type or ""}
     data = bytes(body.data)
     text = _text(data, content_type, body.truncated)
@@ -341,11 +333,11 @@ def _post_data(body: Body, headers: Headers) -> dict[str, Any] | None:
 
 def _content(body: Body, headers: Headers) -> tuple[dict[str, Any], dict[str, Any]]:
     """The response's HAR `content`, and notes for `_inspector`."""
-    content_type = _first(headers, b"content-type")
+    content_type = header(headers, b"content-type")
     content: dict[str, Any] = {"size": body.size, "mimeType": content_type or "x-unknown"}
     notes: dict[str, Any] = {}
     data = bytes(body.data)
-    coding = (_first(headers, b"content-encoding") or "").strip().lower()
+    coding = (header(headers, b"content-encoding") or "").strip().lower()
     if coding in ("", "identity"):
         pass
     elif (decoded := _decompress(data, coding)) is not None:
@@ -402,98 +394,6 @@ def _messages(x: Exchange, wall_time: float) -> list[dict[str, Any]]:
     ]
 
 
-# -- curl --------------------------------------------------------------------------------------
+from inspector.curl import curl, curl_all  # noqa: E402  (re-exported: one module for exports)
 
-# Headers curl writes itself from its arguments, and hop-by-hop ones (RFC 9110 7.6.1) that
-# describe the original connection, not the request.
-_CURL_SKIPS = frozenset(
-    {"content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection"}
-    | {"te", "upgrade", "expect"}
-)
-_PLAIN = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 ,.:;/=_+-")
-_CURL_VERSIONS = {"1.0": "--http1.0", "2": "--http2", "2.0": "--http2", "3": "--http3"}
-
-
-def curl(exchange: Exchange, *, redact: Redact = False) -> str:
-    """A shell command (bash, zsh) that sends the exchange's request again with curl.
-
-    Headers come in their order with duplicates, except those curl sets itself. A WebSocket
-    exchange gives its handshake as an HTTP request. A body cut by capture gives a warning
-    comment line first.
-    """
-    request = exchange.request
-    if request is None:
-        raise ValueError(f"exchange {exchange.id} has no request")
-    headers = mask_headers(request.headers, redaction_names(redact))
-    url = exchange.url
-    if exchange.is_websocket:
-        url = "http" + url[2:]  # ws:// -> http://, wss:// -> https://
-    body = exchange.request_body
-    has_body = body.size > 0 or _first(headers, b"content-length") is not None
-    args: list[str | bytes] = ["curl"]
-    if request.http_version in _CURL_VERSIONS:
-        args.append(_CURL_VERSIONS[request.http_version])
-    if request.method == "HEAD" and not has_body:
-        args.append("--head")  # curl -X HEAD would wait for a body that never comes
-    elif request.method != ("POST" if has_body else "GET"):
-        args += ["-X", request.method]
-    if re.search(r"[\[\]{}]", url):
-        args.append("--globoff")  # curl reads [] and {} in URLs as globs
-    args.append(url.encode("latin-1"))  # the URL's bytes as they came
-    authority = urlsplit(url).netloc
-    for n, v in headers:
-        lower = n.decode("latin-1").lower()
-        if lower.startswith(":") or (lower == "host" and v.decode("latin-1") == authority):
-            continue
-        if lower in _CURL_SKIPS and not (
-            exchange.is_websocket and lower in ("connection", "upgrade")
-        ):
-            continue
-        args += ["-H", n + b": " + v if v else n + b";"]  # "name:" would remove a header
-    if has_body and _first(headers, b"content-type") is None:
-        args += ["-H", "Content-Type:"]  # or curl adds application/x-www-form-urlencoded
-    command = " ".join(map(_quote, args))
-    data = bytes(body.data)
-    if has_body:
-        if b"\x00" not in data:
-            # --data-raw sends its argument as is; --data-binary would read "@name" as a file.
-            command += " --data-raw " + _quote(data)
-        else:  # an argument cannot hold a NUL byte: printf writes the body to curl's stdin
-            command = f"printf %b {_octal(data)} | {command} --data-binary @-"
-    if body.truncated:
-        command = f"# request body truncated: {len(data)} of {body.size} bytes captured\n{command}"
-    elif has_body and not body.complete:
-        command = f"# request body incomplete: the app read {body.size} bytes\n{command}"
-    return command
-
-
-def curl_all(exchanges: Iterable[Exchange], *, redact: Redact = False) -> str:
-    """One curl command per exchange that has a request, a line each, in the given order."""
-    return "\n".join(curl(x, redact=redact) for x in exchanges if x.request is not None)
-
-
-def _quote(value: str | bytes) -> str:
-    """Shell-quote so the shell passes these exact bytes (a UTF-8 terminal and shell assumed):
-    '...' for printable UTF-8 text, else bash's $'...' with `\\xHH` escapes."""
-    if isinstance(value, str):
-        value = value.encode()
-    try:
-        text = value.decode()
-    except UnicodeDecodeError:  # bytes that are not UTF-8 can only be escaped
-        return "$'" + "".join(_escape(bytes([b]), chr(b)) for b in value) + "'"
-    if text.isprintable():
-        return shlex.quote(text)
-    return "$'" + "".join(_escape(c.encode(), c) for c in text) + "'"
-
-
-def _escape(data: bytes, char: str) -> str:
-    if char in "\\'":
-        return "\\" + char
-    if char.isprintable() and (char.isascii() or len(data) > 1):  # len 1: a non-UTF-8 byte
-        return char
-    return "".join(f"\\x{b:02x}" for b in data)
-
-
-def _octal(data: bytes) -> str:
-    """Bytes as a quoted `printf %b` argument: POSIX `\\0ooo` escapes for all but plain ASCII."""
-    return "'" + "".join(chr(b) if b in _PLAIN else f"\\0{b:03o}" for b in data) + "'"
+__all__ = ["Redact", "curl", "curl_all", "har", "har_json"]
