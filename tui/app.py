@@ -5,8 +5,9 @@ in a few times per second.
 `EventsPending` message (replaceable, so a burst costs one). The UI thread folds the pending
 events into the `Store` at most every `FLUSH_INTERVAL` seconds and in slices of `FLUSH_BATCH`
 events, so keys are handled between slices of a large backlog. While paused, events are held
-(up to `MAX_HELD`, beyond which they are discarded and counted) and folded in on resume.
-Screens and widgets live in `tui.screens` and `tui.widgets`; this module only wires them.
+(up to `MAX_HELD`, beyond which they are discarded and counted); resuming puts them back at
+the front of the pending list, to be folded in slices like any backlog. Screens and widgets
+live in `tui.screens` and `tui.widgets`; this module only wires them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import ClassVar
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
 
@@ -29,7 +31,8 @@ from inspector.store import Store
 from tui.screens.detail import DetailScreen
 from tui.screens.exchanges import ExchangesScreen
 from tui.screens.help import HelpScreen
-from tui.screens.replay import replay
+from tui.screens.replay import replay, replay_warning
+from tui.widgets.cells import printable
 from tui.widgets.footer import Status
 
 FLUSH_INTERVAL = 0.2
@@ -119,6 +122,8 @@ class InspectorApp(App[None]):
         self.post_message(EventsPending())
 
     def on_events_pending(self, message: EventsPending) -> None:
+        if self._timer is not None:  # a fold is already on its way
+            return
         wait = self._last_flush + FLUSH_INTERVAL - time.monotonic()
         if wait <= 0:
             self._fold_pending()
@@ -146,10 +151,17 @@ class InspectorApp(App[None]):
     def _fold(self, events: Iterable[Event]) -> None:
         new, touched = self.store.add(events)
         self.exchanges.list.apply(new, touched)
-        for screen in self.screen_stack:
-            if isinstance(screen, DetailScreen) and screen.exchange.id in touched:
-                screen.show(screen.exchange)
+        self._refresh_details(touched)
         self.update_status()
+
+    def _refresh_details(self, touched: set[str]) -> None:
+        for screen in self.screen_stack:
+            if not isinstance(screen, DetailScreen) or screen.forgotten:
+                continue
+            if self.store.get(screen.exchange.id) is not screen.exchange:  # evicted or cleared
+                screen.forget()
+            elif screen.exchange.id in touched:
+                screen.show(screen.exchange)
 
     def update_status(self) -> None:
         screen = self.exchanges
@@ -167,6 +179,7 @@ class InspectorApp(App[None]):
             workers=self.peers() if self.peers is not None else None,
             filter_text=str(predicate) if predicate is not None else "",
             following=exchanges.follow,
+            forgotten=getattr(self.store, "forgotten", 0),
         )
         screen.status_bar.show(status)
 
@@ -174,10 +187,14 @@ class InspectorApp(App[None]):
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
-        if not self.paused:
-            held, self.held, self.discarded = self.held, [], 0
-            if held:
-                self._fold(held)
+        if not self.paused and self.held:
+            held, self.held = self.held, []
+            with self._lock:  # before anything fed since, in slices like any backlog
+                self._pending[:0] = held
+                self._notified = True
+            if self._timer is not None:
+                self._timer.stop()
+            self._fold_pending()
         self.update_status()
 
     def action_help(self) -> None:
@@ -189,40 +206,53 @@ class InspectorApp(App[None]):
         self.held.clear()
         self.discarded = 0
         self.exchanges.list.reset()
+        self._refresh_details(set())
         self.update_status()
 
     def copy_curl(self, exchange: Exchange) -> None:
         try:
             command = curl(exchange)
         except ValueError as exc:
-            self.notify(str(exc), severity="warning")
+            self.tell(str(exc), severity="warning")
             return
         self.copy_to_clipboard(command)
-        self.notify(command if len(command) < 200 else command[:199] + "…", title="Copied curl")
+        self.tell(command if len(command) < 200 else command[:199] + "…", title="Copied curl")
 
     def replay(self, exchange: Exchange) -> None:
         if exchange.request is None or exchange.is_websocket:
             self.notify("only HTTP requests can be replayed", severity="warning")
             return
+        warning = replay_warning(exchange)
+        if warning is not None:
+            self.tell(warning, title="Replay", severity="warning")
         self.run_worker(self._replay(exchange), group="replay", exit_on_error=False)
 
     async def _replay(self, exchange: Exchange) -> None:
         try:
             xid, error = await replay(exchange, self.feed, base=self.replay_base)
         except Exception as exc:  # a replay must never take the viewer down
-            self.notify(f"replay failed: {exc}", title="Replay", severity="error")
+            self.tell(f"replay failed: {exc}", title="Replay", severity="error")
             return
         if error is not None:
-            self.notify(f"replay failed: {error}", title="Replay", severity="error")
+            self.tell(f"replay failed: {error}", title="Replay", severity="error")
         else:
-            self.notify(f"replayed as {xid}", title="Replay")
+            self.tell(f"replayed as {xid}", title="Replay")
+
+    def tell(
+        self, message: str, *, title: str = "", severity: SeverityLevel = "information"
+    ) -> None:
+        """A notification quoting captured or user text: no markup, no control characters.
+        Thread-safe, like `notify`."""
+        self.notify(
+            printable(message, multiline=True), title=title, severity=severity, markup=False
+        )
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        main = self.exchanges
-        yield SystemCommand("Filter exchanges", "Open the filter bar", main.action_filter)
         yield SystemCommand("Pause or resume", "Hold incoming events", self.action_toggle_pause)
-        yield SystemCommand("Clear", "Forget every exchange", self.clear)
-        yield SystemCommand("Export", "Marked exchanges, else all shown", main.action_export)
-        yield SystemCommand("Follow", "Jump to the newest exchange", main.action_follow)
         yield SystemCommand("Keys and filters", "Show the help", self.action_help)
+        if isinstance(screen, ExchangesScreen):  # these act on the list: offered only there
+            yield SystemCommand("Filter exchanges", "Open the filter bar", screen.action_filter)
+            yield SystemCommand("Clear", "Forget every exchange", self.clear)
+            yield SystemCommand("Export", "Marked exchanges, else all shown", screen.action_export)
+            yield SystemCommand("Follow", "Jump to the newest exchange", screen.action_follow)

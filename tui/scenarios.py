@@ -127,7 +127,9 @@ class _Exchange:
         return self
 
 
-def _http(xid: str, start: float) -> _Exchange:
+def scripted(xid: str, start: float = 0.0) -> _Exchange:
+    """One exchange's events on the fixed clock, `start` ms after T0, built step by step:
+    `scripted(xid).request("GET", "/").response(200, "OK", (), [(1.0, b"hi")]).finish(2)`."""
     return _Exchange(xid, start)
 
 
@@ -147,11 +149,11 @@ def session() -> list[ev.Event]:
     )
     xml = b'<?xml version="1.0"?><rss version="2.0"><channel><title>Shop</title></channel></rss>'
     built = [
-        _http(f"{WEB1}-1", 0)
+        scripted(f"{WEB1}-1", 0)
         .request("GET", "/api/items", query=b"page=2")
         .response(200, "OK", JSON_TYPE, [(11.8, items)])
         .finish(12.4),
-        _http(f"{WEB2}-1", 40)
+        scripted(f"{WEB2}-1", 40)
         .request(
             "POST",
             "/api/orders",
@@ -160,11 +162,11 @@ def session() -> list[ev.Event]:
         )
         .response(201, "Created", JSON_TYPE, [(31.0, b'{"order": 7001, "status": "placed"}')])
         .finish(31.5, request=0.4),
-        _http(f"{PROXY}-1", 90)
+        scripted(f"{PROXY}-1", 90)
         .request("GET", "/static/logo.png", source="proxy")
         .response(200, "OK", ((b"content-type", b"image/png"),), [(2.1, png(64, 48))])
         .finish(2.4),
-        _http(f"{WEB1}-2", 150)
+        scripted(f"{WEB1}-2", 150)
         .request(
             "POST",
             "/login",
@@ -175,29 +177,29 @@ def session() -> list[ev.Event]:
             302, "Found", ((b"location", b"/account"), (b"set-cookie", b"sid=9f2c; HttpOnly")), []
         )
         .finish(8.7),
-        _http(f"{WEB2}-2", 260)
+        scripted(f"{WEB2}-2", 260)
         .request("GET", "/search", query=b"q=teapot")
         .response(200, "OK", ((b"content-type", b"text/html; charset=utf-8"),), [(18.0, html)])
         .finish(18.3),
-        _http(f"{WEB1}-3", 330)
+        scripted(f"{WEB1}-3", 330)
         .request("GET", "/api/items/99")
         .response(404, "Not Found", JSON_TYPE, [(3.2, b'{"detail": "no item 99"}')])
         .finish(3.4),
         _report(f"{WEB2}-3", 420, report),
         _failure(f"{WEB1}-4", 610),
-        _http(f"{PROXY}-2", 700)
+        scripted(f"{PROXY}-2", 700)
         .request("GET", "/feed.xml", source="proxy")
         .response(200, "OK", ((b"content-type", b"application/rss+xml"),), [(5.0, xml)])
         .finish(5.2),
-        _http(f"{WEB2}-4", 820)
+        scripted(f"{WEB2}-4", 820)
         .request("PUT", "/api/items/2", headers=JSON_TYPE, body=b'{"price": 17.5}')
         .response(200, "OK", JSON_TYPE, [(9.0, b'{"id": 2, "price": 17.5}')])
         .finish(9.1, request=0.2),
-        _http(f"{WEB1}-5", 900)
+        scripted(f"{WEB1}-5", 900)
         .request("DELETE", "/api/items/3")
         .response(204, "No Content", (), [])
         .finish(4.0),
-        _http(f"{WEB2}-5", 1000)
+        scripted(f"{WEB2}-5", 1000)
         .request("GET", "/download/firmware.bin", source="wsgi")
         .response(
             200,
@@ -206,13 +208,13 @@ def session() -> list[ev.Event]:
             [(6.0, bytes(range(256)) + b"\x00\xffINSPECTOR" * 8)],
         )
         .finish(6.6),
-        _http(f"{WEB1}-6", 1200)
+        scripted(f"{WEB1}-6", 1200)
         .request("GET", "/slow", query=b"ms=1200")
         .response(200, "OK", JSON_TYPE, [(1203.0, b'{"slept_ms": 1200}')])
         .finish(1203.4),
         _chat(f"{PROXY}-3", 1300),
         _stream(f"{WEB2}-6", 2100),
-        _http(f"{WEB1}-7", 2900).request("GET", "/api/items", query=b"page=3"),
+        scripted(f"{WEB1}-7", 2900).request("GET", "/api/items", query=b"page=3"),
     ]
     events = peers + [event for exchange in built for event in exchange.events]
     return sorted(events, key=lambda event: event.at_ns)
@@ -221,7 +223,7 @@ def session() -> list[ev.Event]:
 def _report(xid: str, start: float, body: bytes) -> _Exchange:
     headers = (*JSON_TYPE, (b"content-encoding", b"gzip"), (b"vary", b"accept-encoding"))
     half = len(body) // 2
-    exchange = _http(xid, start).request(
+    exchange = scripted(xid, start).request(
         "GET", "/api/report", headers=((b"accept-encoding", b"gzip"),)
     )
     return exchange.response(200, "OK", headers, [(40.0, body[:half]), (62.0, body[half:])]).finish(
@@ -230,7 +232,7 @@ def _report(xid: str, start: float, body: bytes) -> _Exchange:
 
 
 def _failure(xid: str, start: float) -> _Exchange:
-    exchange = _http(xid, start).request("GET", "/error")
+    exchange = scripted(xid, start).request("GET", "/error")
     trace = (
         "Traceback (most recent call last):\n"
         '  File "app.py", line 48, in error\n'
@@ -251,7 +253,7 @@ def _failure(xid: str, start: float) -> _Exchange:
 
 
 def _stream(xid: str, start: float) -> _Exchange:
-    exchange = _http(xid, start).request("GET", "/events")
+    exchange = scripted(xid, start).request("GET", "/events")
     ticks = [(5.0 + 200 * n, f'event: tick\ndata: {{"n": {n}}}\n\n'.encode()) for n in range(4)]
     exchange.response(200, "OK", ((b"content-type", b"text/event-stream"),), ticks)
     exchange.events[-1] = ev.ResponseBodyChunk(
@@ -261,7 +263,7 @@ def _stream(xid: str, start: float) -> _Exchange:
 
 
 def _chat(xid: str, start: float) -> _Exchange:
-    exchange = _http(xid, start).request(
+    exchange = scripted(xid, start).request(
         "GET",
         "/ws/chat",
         source="proxy",

@@ -1,20 +1,25 @@
 """Actions on exchanges: mark, export (HAR, curl, an unwritable path), copy as curl, replay
-(to a live server on 127.0.0.1 and to a dead port)."""
+(to a live server on 127.0.0.1 and to a dead port), and captured text in notifications."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
+import tui.screens.export
+from inspector import events as ev
 from tests.servers import free_port
-from tests.tui.pilot import SIZE, until
+from tests.tui.pilot import SIZE, hostile, until
 from tui.app import InspectorApp
-from tui.scenarios import WEB1, WEB2, session
+from tui.scenarios import WEB1, WEB2, scripted, session
 from tui.screens.export import ExportScreen
+from tui.screens.replay import replay_warning
 from tui.widgets.cells import is_replay
 
 
@@ -42,6 +47,10 @@ async def export(pilot: Pilot[None], path: str, *keys: str) -> ExportScreen:
     return dialog
 
 
+def notified(app: InspectorApp, title: str) -> list[str]:
+    return [n.message for n in app._notifications if n.title == title]
+
+
 async def test_mark_then_export_marked_as_har(tmp_path: Path) -> None:
     async with scenario().run_test(size=SIZE) as pilot:
         app = await loaded(pilot)
@@ -52,7 +61,9 @@ async def test_mark_then_export_marked_as_har(tmp_path: Path) -> None:
         await pilot.press("up", "m")
         assert app.exchanges.list.marked == {f"{WEB1}-1"}
         await export(pilot, str(tmp_path / "one.har"))
-        await until(pilot, lambda: app.screen is app.exchanges)
+        await until(pilot, lambda: bool(notified(app, "Exported")))
+        assert app.screen is app.exchanges
+        assert notified(app, "Exported")[0].startswith(f"1 exchange to {tmp_path / 'one.har'} (")
         entries = json.loads((tmp_path / "one.har").read_text())["log"]["entries"]
         assert [e["request"]["url"] for e in entries] == [
             "http://shop.example:8000/api/items?page=2"
@@ -72,7 +83,7 @@ async def test_export_all_shown_as_curl_with_secrets_masked(tmp_path: Path) -> N
         assert dialog.query_one("#path", Input).value == "inspector.sh"
         dialog.query_one("#path", Input).value = str(tmp_path / "posts.sh")
         await pilot.click("#export")
-        await until(pilot, lambda: app.screen is app.exchanges)
+        await until(pilot, lambda: bool(notified(app, "Exported")))
         script = (tmp_path / "posts.sh").read_text()
         assert script.count("curl ") == 2
         assert "/api/orders" in script
@@ -154,4 +165,123 @@ async def test_replay_to_a_dead_port_is_a_failed_exchange_and_a_notification() -
         assert failed.error.type == "ConnectError"
         assert failed.state == "failed"
         assert is_replay(failed)
+        assert app.is_running
+
+
+async def test_export_runs_in_a_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: list[threading.Thread] = []
+    write = tui.screens.export.write_export
+
+    def recording(*args: object, **kwargs: object) -> int:
+        threads.append(threading.current_thread())
+        return write(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tui.screens.export, "write_export", recording)
+    async with scenario().run_test(size=SIZE) as pilot:
+        app = await loaded(pilot)
+        await export(pilot, str(tmp_path / "all.har"))
+        await until(pilot, lambda: bool(notified(app, "Exported")))
+        assert threads
+        assert threads[0] is not threading.main_thread()
+        assert len(json.loads((tmp_path / "all.har").read_text())["log"]["entries"]) == 16
+
+
+async def test_export_asks_before_overwriting(tmp_path: Path) -> None:
+    target = tmp_path / "old.har"
+    target.write_text("keep me")
+    async with scenario().run_test(size=SIZE) as pilot:
+        app = await loaded(pilot)
+        dialog = await export(pilot, str(target))
+        assert app.screen is dialog
+        assert "exists: press enter again to overwrite" in str(
+            dialog.query_one(".error", Static).render()
+        )
+        assert target.read_text() == "keep me"
+        await pilot.press("enter")
+        await until(pilot, lambda: bool(notified(app, "Exported")))
+        assert app.screen is app.exchanges
+        assert json.loads(target.read_text())["log"]["entries"]
+
+
+async def test_export_expands_home_and_reports_the_resolved_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    async with scenario().run_test(size=SIZE) as pilot:
+        app = await loaded(pilot)
+        await export(pilot, "~/a.har")
+        await until(pilot, lambda: bool(notified(app, "Exported")))
+        assert len(json.loads((tmp_path / "a.har").read_text())["log"]["entries"]) == 16
+        await export(pilot, "./sub/../b.har")
+        await until(pilot, lambda: len(notified(app, "Exported")) == 2)
+        assert str(tmp_path / "b.har") in notified(app, "Exported")[1]
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("out[/x].har", "No such file or directory"), ("nul\0.har", "embedded null byte")],
+)
+async def test_export_errors_with_odd_paths_stay_in_the_dialog(
+    tmp_path: Path, name: str, reason: str
+) -> None:
+    async with scenario().run_test(size=SIZE) as pilot:
+        app = await loaded(pilot)
+        path = str(tmp_path / "missing" / name)
+        dialog = await export(pilot, path)
+        assert app.screen is dialog
+        error = str(dialog.query_one(".error", Static).render())
+        assert reason in error
+        assert "[/x]" in error or "nul" in error
+        assert any(n.title == "Export failed" for n in app._notifications)
+        assert app.is_running
+
+
+def test_replay_warns_when_the_body_sent_is_not_the_whole_one() -> None:
+    app = InspectorApp()
+    app.store.add(session())
+    whole = app.store.get(f"{WEB2}-1")
+    assert whole is not None
+    assert replay_warning(whole) is None
+    cut = scripted("cut-1").request("POST", "/upload", body=b"abc")
+    cut.events[-1] = ev.RequestBodyChunk("cut-1", cut.at(1), b"abc", 10, False)
+    unread = scripted("unread-1").request("POST", "/upload", body=b"abc")
+    unread.events[-1] = ev.RequestBodyChunk("unread-1", unread.at(1), b"abc", 3, True)
+    declared = scripted("declared-1").request(
+        "POST", "/upload", headers=((b"content-length", b"100"),)
+    )
+    app.store.add(cut.events + unread.events + declared.events)
+    warnings = [replay_warning(app.store.get(x)) for x in ("cut-1", "unread-1", "declared-1")]
+    assert warnings == [
+        "replaying 3 of 10 request body bytes: capture kept no more",
+        "replaying 3 request body bytes: the app did not read the rest",
+        "replaying 0 of 100 request body bytes: capture kept no more",
+    ]
+
+
+async def test_replay_of_a_cut_body_notifies_a_warning() -> None:
+    cut = scripted("cut-1").request("POST", "/upload", body=b"abc")
+    cut.events[-1] = ev.RequestBodyChunk("cut-1", cut.at(1), b"abc", 10, False)
+    app = InspectorApp(replay_base=f"http://127.0.0.1:{free_port()}")
+    app.feed(cut.events)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(app.exchanges.list.rows) == 1)
+        await pilot.press("r")
+        assert any(
+            n.severity == "warning" and "replaying 3 of 10" in n.message for n in app._notifications
+        )
+        await until(pilot, lambda: bool(notified(app, "Replay")) and len(app.store) == 2)
+
+
+async def test_notifications_quote_captured_text_without_markup_or_escapes() -> None:
+    app = InspectorApp(replay_base="http://[bad")
+    app.feed(hostile())
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(app.exchanges.list.rows) == 6)
+        await pilot.press("home", "y", "r")
+        await until(pilot, lambda: bool(notified(app, "Replay")))
+        copied = notified(app, "Copied curl")[0]
+        assert "/a[/x]" in copied
+        assert all("\x1b" not in n.message and not n.markup for n in app._notifications)
+        await pilot.pause()
         assert app.is_running

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+from rich.cells import cell_len
 from textual.widgets import Input
 
+import tui.app
 from inspector import events as ev
 from inspector.store import Store
-from tests.tui.pilot import SIZE, until
+from tests.tui.pilot import SIZE, hostile, until
 from tui.app import InspectorApp
 from tui.scenarios import T0, WALL0, WEB1, many, session
+from tui.screens.detail import DetailScreen
+from tui.screens.export import ExportScreen
 from tui.screens.help import HelpScreen
 from tui.widgets.filter_bar import FilterBar
 
@@ -225,3 +230,86 @@ async def test_a_narrow_terminal_drops_columns_before_the_path() -> None:
         wide = str(rows.render_header(120)).split()
         assert wide[:3] == ["Time", "Source", "Method"]
         assert wide[-3:] == ["Req", "Resp", "Info"]
+
+
+async def test_list_rows_escape_controls_and_line_up_wide_characters() -> None:
+    app = InspectorApp()
+    app.feed(hostile())
+    async with app.run_test(size=SIZE) as pilot:
+        rows = app.exchanges.list
+        await until(pilot, lambda: len(rows.rows) == 6)
+        width = SIZE[0] - 2
+        lines = {row.id: rows.render_row(row, i, width).plain for i, row in enumerate(rows.rows)}
+        assert "/a[/x]\\x1b[2J" in lines["bad-1"]
+        assert "\x1b" not in "".join(lines.values())
+        header = rows.render_header(width).plain
+        code_ends = cell_len(header[: header.index("Code") + 4])
+        for xid in ("bad-3", "bad-4"):  # CJK path, ASCII path: the same columns
+            line = lines[xid]
+            assert cell_len(line) == width, xid
+            assert cell_len(line[: line.index(" 200 ") + 4]) == code_ends, xid
+        assert "/漢字漢字" in lines["bad-3"]
+        assert "…" in lines["bad-3"]
+
+
+async def test_resume_folds_what_was_held_in_slices_and_keeps_the_discarded_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tui.app, "FLUSH_BATCH", 10)
+    monkeypatch.setattr(tui.app, "MAX_HELD", 50)
+    app = InspectorApp()
+    folds: list[int] = []
+    original = app._fold
+
+    def counting(events: list[ev.Event]) -> None:
+        folds.append(len(events))
+        original(events)
+
+    app._fold = counting  # type: ignore[method-assign, assignment]
+    events = session()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("space")
+        app.feed(events)
+        await until(pilot, lambda: len(app.held) == 50 and not app._pending)
+        assert app.discarded == len(events) - 50
+        await pilot.press("space")
+        app.feed([started("after-resume")])  # behind what was held
+        await until(pilot, lambda: app.store.events_seen == 51)
+        assert max(folds) <= 10, f"resume must fold in slices, got {folds}"
+        assert list(app.store)[-1].id == "after-resume"
+        text = status(app)
+        assert "LIVE" in text
+        assert f"{len(events) - 50:,} discarded while paused" in text
+
+
+async def test_palette_offers_list_commands_only_on_the_list() -> None:
+    app = InspectorApp()
+    app.feed(session())
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(app.exchanges.list.rows) == 16)
+        await pilot.press("enter")
+        detail = app.screen
+        assert isinstance(detail, DetailScreen)
+        titles = {command.title for command in app.get_system_commands(detail)}
+        assert "Pause or resume" in titles
+        assert not {"Filter exchanges", "Export", "Clear", "Follow"} & titles
+        await pilot.press("ctrl+p", *"Export")
+        await pilot.pause(0.3)
+        await pilot.press("enter", "escape")
+        await until(pilot, lambda: app.screen is detail)
+        assert not any(isinstance(screen, ExportScreen) for screen in app.screen_stack)
+        assert len(app.store) == 16
+
+
+class _ForgettingStore(Store):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forgotten = 4
+
+
+async def test_footer_shows_late_events_the_store_forgot() -> None:
+    app = InspectorApp(_ForgettingStore())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.update_status()
+        assert "forgotten 4" in status(app)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import gzip
 import io
 import struct
+import sys
+import types
 import zlib
 
+import pytest
 from rich.console import Console, RenderableType
 
 from inspector.exchange import Body
@@ -89,3 +92,88 @@ def test_hex_dump_rows_and_limit() -> None:
     assert dump.splitlines()[0].startswith("00000000  00 01 02 03 04 05 06 07")
     assert "00000010  10 11" in dump
     assert "… 8 more bytes" in dump
+
+
+def test_decompression_stops_at_the_limit_and_says_so() -> None:
+    bomb = gzip.compress(b"\0" * 100_000)
+    data, note = decode(bomb, "gzip", limit=1000)
+    assert data == b"\0" * 1000
+    assert "cut at 1000 B" in note
+    assert decode(zlib.compress(b"\0" * 100_000), "deflate", limit=10)[0] == b"\0" * 10
+    exact, note = decode(gzip.compress(b"x" * 10), "gzip", limit=10)
+    assert (exact, note) == (b"x" * 10, "decoded from gzip"), "all of it fits: nothing cut"
+    shown = plain(render_body(((b"content-encoding", b"gzip"),), body(bomb), complete=True))
+    assert "decoded from gzip" in shown
+
+
+def test_a_gzip_bomb_is_shown_cut_at_four_mib() -> None:
+    bomb = gzip.compress(b"\0" * (5 << 20))
+    data, note = decode(bomb, "gzip")
+    assert len(data) == 4 << 20
+    assert "cut at 4.0 MiB" in note
+
+
+def test_gzip_members_one_after_another_all_decode() -> None:
+    assert decode(gzip.compress(b"ab") + gzip.compress(b"cd"), "gzip")[0] == b"abcd"
+    assert decode(gzip.compress(b"ab") + b"trailing junk", "gzip")[0] == b"ab"
+
+
+class _BrotliError(Exception):
+    pass
+
+
+class _Decompressor:
+    """Stands in for `brotli.Decompressor` (1.2): echoes its input, fails on b"bad"."""
+
+    def __init__(self) -> None:
+        self.finished = False
+
+    def process(self, data: bytes, output_buffer_limit: int = 0) -> bytes:
+        if data.startswith(b"bad"):
+            raise _BrotliError("BROTLI_DECODER_RESULT_ERROR")
+        self.finished = not output_buffer_limit or len(data) <= output_buffer_limit
+        return data[:output_buffer_limit] if output_buffer_limit else data
+
+    def is_finished(self) -> bool:
+        return self.finished
+
+
+def test_br_with_brotli_installed_decodes_and_its_errors_are_a_note(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    brotli = types.ModuleType("brotli")
+    brotli.Decompressor = _Decompressor  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "brotli", brotli)
+    assert decode(b"hello", "br") == (b"hello", "decoded from br")
+    data, note = decode(b"bad input", "br")
+    assert data == b"bad input"
+    assert "could not decode br: BROTLI_DECODER_RESULT_ERROR" in note
+    data, note = decode(b"x" * 100, "br", limit=10)
+    assert data == b"x" * 10
+    assert "cut at 10 B" in note
+    shown = plain(render_body(((b"content-encoding", b"br"),), body(b"bad"), complete=True))
+    assert "could not decode br" in shown
+
+
+def test_a_non_text_or_odd_charset_falls_back_to_utf8() -> None:
+    for charset in ("idna", "rot13", "hex", "undefined", "nonsense"):
+        headers = ((b"content-type", f"text/plain; charset={charset}".encode()),)
+        shown = plain(render_body(headers, body(b"caf\xc3\xa9 \xff"), complete=True))
+        assert "café �" in shown, charset
+    latin = ((b"content-type", b'text/plain; charset="latin-1"'),)
+    assert "caf\xe9" in plain(render_body(latin, body(b"caf\xe9"), complete=True))
+
+
+def test_markup_and_control_characters_in_bodies_are_shown_literally() -> None:
+    form = ((b"content-type", b"application/x-www-form-urlencoded"),)
+    shown = plain(render_body(form, body(b"a=[/x]&b=%1B[2J"), complete=True))
+    assert "[/x]" in shown
+    assert "\\x1b[2J" in shown
+    for content_type in (b"text/plain", b"application/json", b"text/html", b""):
+        data = b'{"a": "\x1b[2J \xc2\x9b1m [/x]\r\nline"}'
+        headers = ((b"content-type", content_type),)
+        shown = plain(render_body(headers, body(data), complete=True))
+        assert "\x1b" not in shown, content_type
+        assert "\x9b" not in shown, content_type
+        assert "\\x1b[2J" in shown or "\\u001b[2J" in shown, content_type
+        assert "[/x]" in shown, content_type

@@ -4,21 +4,24 @@ messages with their own filter."""
 from __future__ import annotations
 
 import io
+import re
 
 from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Input, Static, TabbedContent
 
 from inspector import events as ev
-from tests.tui.pilot import SIZE, until
+from inspector.store import Store
+from tests.tui.pilot import SIZE, hostile, until
 from tui.app import InspectorApp
-from tui.scenarios import PROXY, T0, WEB1, WEB2, session
+from tui.scenarios import PROXY, T0, WEB1, WEB2, many, session
 from tui.screens.detail import DetailScreen
 from tui.screenshots import open_view
 from tui.widgets.detail import RequestPane, ResponsePane
 from tui.widgets.messages import MessageList, MessagesPane
 from tui.widgets.timeline import EventList
 from tui.widgets.timing import TimingPane
+from tui.widgets.virtual_list import VirtualList
 
 
 def text_of(widget: Static) -> str:
@@ -172,3 +175,107 @@ async def test_websocket_messages_filter_expand_and_live_updates() -> None:
         error = pane.query_one(".error", Static)
         assert error.has_class("-shown")
         assert "missing )" in text_of(error)
+
+
+def everything_shown(screen: DetailScreen) -> str:
+    """Every Static on the screen and every row of its lists, as plain text."""
+    parts = [text_of(static) for static in screen.query(Static)]
+    for rows in screen.query(VirtualList):
+        parts += [rows.render_row(row, i, 116).plain for i, row in enumerate(rows.rows)]
+        parts.append(rows.render_header(116).plain)
+    return "\n".join(parts)
+
+
+def assert_safe(shown: str) -> None:
+    assert "\x1b" not in shown
+    assert "\x9b" not in shown
+
+
+async def test_markup_and_escapes_in_captured_data_are_shown_literally() -> None:
+    app = InspectorApp()
+    app.feed(hostile())
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(app.exchanges.list.rows) == 6)
+        for xid, tab, expected in (
+            (
+                "bad-1",
+                "request",
+                [
+                    "/a[/x]\\x1b[2J",  # the title, the request line and the scope
+                    "a=[/x]&e=\\x1b[2J",
+                    "x-markup [/x]",
+                    "x-esc \\x1b[2J\\x1b[41m\\x9b2J",
+                    "OK\\x1b[2J",  # the reason
+                    "\\x1b[2J\\x1b[41mINJECTED [/x]\nline3",  # the body keeps its lines
+                    "GET /a[/x]\\x1b[2J\\x1b[41m?a=[/x]",  # the events timeline
+                ],
+            ),
+            (
+                "bad-2",
+                "response",
+                ["b \\x1b[2J\\x1b[41m", "a [/x]", "bad [/x]\\x1b[2J", "tb \\x1b"],
+            ),
+            ("bad-6", "messages", ["hi [/x]\\x1b[2J", "subprotocol chat\\x1b[2J"]),
+        ):
+            screen = await opened(pilot, xid, tab)  # every tab is composed: all are read
+            shown = re.sub(" +", " ", everything_shown(screen))
+            assert_safe(shown)
+            for text in expected:
+                assert text in shown, (xid, text)
+            await pilot.press("escape")
+        assert app.is_running
+
+
+async def test_bomb_and_odd_charset_bodies_show_what_they_can() -> None:
+    app = InspectorApp()
+    app.feed(hostile())
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await opened(pilot, "bad-4", "response")
+        assert "decoded from gzip (cut at 4.0 MiB)" in body(screen, ResponsePane)
+        await pilot.press("escape")
+        screen = await opened(pilot, "bad-5", "response")
+        assert "a\ufffd" in body(screen, ResponsePane)
+
+
+async def test_a_bad_message_filter_shows_its_error_literally() -> None:
+    app = InspectorApp()
+    app.feed(hostile())
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await opened(pilot, "bad-6", "messages")
+        pane = screen.query_one(MessagesPane)
+        pane.query_one(Input).value = "(?P<[/x]>a)"
+        error = pane.query_one(".error", Static)
+        await until(pilot, lambda: error.has_class("-shown"))
+        assert "bad character in group name '[/x]'" in text_of(error)
+        assert app.is_running
+
+
+async def test_a_detail_of_an_evicted_exchange_says_so_and_stops_updating() -> None:
+    app = InspectorApp(Store(max_exchanges=3))
+    app.feed(next(many(3)))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await opened(pilot, "load-0", "response")
+        shown = screen.exchange
+        refreshed: list[str] = []
+        original = screen.show
+        screen.show = lambda exchange: (refreshed.append(exchange.id), original(exchange))[-1]  # type: ignore[method-assign]
+        app.feed(next(many(3, prefix="new")))
+        await until(pilot, lambda: screen.forgotten)
+        title = text_of(screen.query_one("#detail-title", Static))
+        assert "evicted: no longer updated" in title
+        app.feed([ev.ResponseBodyChunk("load-0", T0 + 10**9, b"late", 4, False)])
+        await until(pilot, lambda: app.store.events_seen == 25)
+        await pilot.pause()
+        assert screen.exchange is shown
+        assert refreshed == []
+        assert "evicted: no longer updated" in text_of(screen.query_one("#detail-title", Static))
+
+
+async def test_a_detail_open_when_the_list_is_cleared_says_so() -> None:
+    app = InspectorApp()
+    app.feed(session())
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await opened(pilot, f"{WEB2}-6", "response")
+        app.clear()
+        assert screen.forgotten
+        assert "evicted" in text_of(screen.query_one("#detail-title", Static))

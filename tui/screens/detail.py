@@ -2,7 +2,9 @@
 a WebSocket), updated live while the exchange streams.
 
 The app calls `show(exchange)` after each coalesced batch that touched the exchange; each pane
-decides for itself whether anything it shows changed.
+decides for itself whether anything it shows changed. Once the store no longer holds this
+exchange (evicted, or the list cleared) the app calls `forget()`: the title says so and the
+panes keep what they last showed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from inspector.exchange import Exchange
-from tui.widgets.cells import duration, is_replay, status_cell
+from tui.widgets.cells import duration, is_replay, printable, status_cell
 from tui.widgets.detail import RequestPane, ResponsePane
 from tui.widgets.messages import MessagesPane
 from tui.widgets.timeline import EventList
@@ -46,6 +48,7 @@ class DetailScreen(Screen[None]):
     def __init__(self, exchange: Exchange, *, tab: str = "response") -> None:
         super().__init__()
         self.exchange = exchange
+        self.forgotten = False
         self.initial = tab if tab != "messages" or exchange.is_websocket else "response"
 
     @property
@@ -78,13 +81,15 @@ class DetailScreen(Screen[None]):
     def _title(self) -> Text:
         exchange = self.exchange
         status, style = status_cell(exchange)
-        method = exchange.request.method if exchange.request is not None else "?"
+        method = printable(exchange.request.method) if exchange.request is not None else "?"
         title = Text.assemble((f" {status} ", f"reverse {style}"), " ", (method, "bold"), " ")
-        title.append(exchange.url or exchange.id)
+        title.append(printable(exchange.url or exchange.id))
         extra = [exchange.state, duration(exchange.duration_ns)]
         if is_replay(exchange):
             extra.append("replay")
         title.append("   " + " · ".join(e for e in extra if e), style="dim")
+        if self.forgotten:
+            title.append("   evicted: no longer updated", style="bold yellow")
         return title
 
     def show(self, exchange: Exchange) -> None:
@@ -93,6 +98,12 @@ class DetailScreen(Screen[None]):
         self.query_one("#detail-title", Static).update(self._title())
         for pane in self.panes:
             pane.show(exchange)
+
+    def forget(self) -> None:
+        """The store let this exchange go: keep showing it, say it no longer changes."""
+        if not self.forgotten:
+            self.forgotten = True
+            self.query_one("#detail-title", Static).update(self._title())
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "tab" and parameters == ("messages",):

@@ -102,11 +102,7 @@ class ExchangesScreen(Screen[None]):
         if not exchanges:
             self.notify("nothing to export", severity="warning")
             return
-        self.app.push_screen(ExportScreen(exchanges, what), self._exported)
-
-    def _exported(self, path: str | None) -> None:
-        if path:
-            self.notify(f"exported to {path}", title="Export")
+        self.app.push_screen(ExportScreen(exchanges, what))  # it notifies when written
 
     def action_replay(self) -> None:
         exchange = self.list.current

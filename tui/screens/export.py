@@ -1,14 +1,19 @@
 """The export dialog: HAR or curl, a path, optionally masking secrets; writes with the library
-exporters (`inspector.export`). A path that cannot be written keeps the dialog open with the
-reason shown, and a notification says so.
+exporters (`inspector.export`).
+
+A path that cannot be opened keeps the dialog open with the reason shown, and so does an
+existing file until enter is pressed again to overwrite it. The file is opened here; the
+export itself (seconds for 100,000 exchanges) runs in a thread worker of the app, which
+says when it is done or why it failed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import BinaryIO, ClassVar
 
-from textual.app import ComposeResult
+from rich.text import Text
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
@@ -16,18 +21,42 @@ from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSe
 
 from inspector.exchange import Exchange
 from inspector.export import curl_all, har_json
+from tui.widgets.cells import printable, size
 
 _DEFAULTS = {"har": "inspector.har", "curl": "inspector.sh"}
 
 
-def write_export(exchanges: list[Exchange], kind: str, path: Path, *, redact: bool) -> int:
+def write_export(exchanges: list[Exchange], kind: str, file: BinaryIO, *, redact: bool) -> int:
     """Write the export; returns the bytes written. Raises OSError as the filesystem does."""
     text = (
         har_json(exchanges, redact=redact) if kind == "har" else curl_all(exchanges, redact=redact)
     )
     data = (text + "\n").encode()
-    path.write_bytes(data)
+    file.write(data)
     return len(data)
+
+
+def export_in_thread(
+    app: App[object], exchanges: list[Exchange], kind: str, file: BinaryIO, *, redact: bool
+) -> None:
+    """Write in a thread worker and notify when done. The exchanges are read while the UI
+    thread may still append to them; a body or list read mid-append is merely shorter."""
+
+    def work() -> None:
+        name = file.name
+        try:
+            with file:
+                written = write_export(exchanges, kind, file, redact=redact)
+        except Exception as exc:  # a full disk, an odd body: say so, never take the viewer down
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            message = printable(f"cannot write {name}: {reason}")
+            app.notify(message, title="Export failed", severity="error", markup=False)
+            return
+        count = f"{len(exchanges):,} exchange{'s' * (len(exchanges) != 1)}"
+        message = printable(f"{count} to {name} ({size(written)})")
+        app.notify(message, title="Exported", markup=False)
+
+    app.run_worker(work, thread=True, group="export", exit_on_error=False)
 
 
 class ExportScreen(ModalScreen[str | None]):
@@ -49,6 +78,8 @@ class ExportScreen(ModalScreen[str | None]):
         super().__init__()
         self.exchanges = exchanges
         self.what = what
+        self._overwrite: Path | None = None
+        """The existing file the reader was warned about: enter again overwrites it."""
 
     def compose(self) -> ComposeResult:
         count = len(self.exchanges)
@@ -93,17 +124,32 @@ class ExportScreen(ModalScreen[str | None]):
 
     def export(self) -> None:
         text = self.query_one("#path", Input).value.strip()
-        error = self.query_one(".error", Static)
         if not text:
-            error.update("✗ give a path to write to")
+            self._error("✗ give a path to write to")
             return
-        path = Path(text).expanduser()
         redact = self.query_one("#redact", Checkbox).value
+        path: Path | str = text
         try:
-            written = write_export(self.exchanges, self.kind, path, redact=redact)
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            error.update(f"✗ cannot write {path}: {reason}")
-            self.notify(f"cannot write {path}: {reason}", title="Export failed", severity="error")
+            path = Path(text).expanduser().resolve()
+            overwrite = path == self._overwrite
+            if path.exists() and not overwrite:
+                self._overwrite = path
+                self._error(f"{path} exists: press enter again to overwrite it", "bold yellow")
+                return
+            file = path.open("wb" if overwrite else "xb")
+        except (OSError, ValueError, UnicodeError, RuntimeError) as exc:
+            # RuntimeError: `~user` with no such user; ValueError: a NUL in the path.
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self._error(f"✗ cannot write {path}: {reason}")
+            self.notify(
+                printable(f"cannot write {path}: {reason}"),
+                title="Export failed",
+                severity="error",
+                markup=False,
+            )
             return
-        self.dismiss(f"{path} ({written:,} bytes)")
+        export_in_thread(self.app, self.exchanges, self.kind, file, redact=redact)
+        self.dismiss(str(path))
+
+    def _error(self, message: str, style: str = "") -> None:
+        self.query_one(".error", Static).update(Text(printable(message), style))

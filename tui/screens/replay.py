@@ -4,6 +4,7 @@ The replay is a new exchange built from the same vocabulary as captured ones (it
 is `{"replay_of": <original id>}` and its source the original's), fed through the app like
 any other events, so it appears in the list, filters and exports unchanged. A dead upstream
 becomes an exchange that failed (`AppFailed` with the connection error), never an exception.
+Only the captured request body can be sent: `replay_warning` says when that is not all of it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,31 @@ def replay_url(exchange: Exchange, base: str | None) -> str:
     parts = urlsplit(url)
     target = parts.path + ("?" + parts.query if parts.query else "")
     return base.rstrip("/") + target
+
+
+def replay_warning(exchange: Exchange) -> str | None:
+    """Why the body sent will not be the original one, if it will not: capture kept only a
+    prefix, or the app never read the whole body (so nobody saw the rest)."""
+    body = exchange.request_body
+    kept = len(body.data)
+    declared = _content_length(exchange)
+    total = max(body.size, declared or 0)
+    if kept < total:
+        return f"replaying {kept:,} of {total:,} request body bytes: capture kept no more"
+    if body.size and not body.complete:
+        return f"replaying {kept:,} request body bytes: the app did not read the rest"
+    return None
+
+
+def _content_length(exchange: Exchange) -> int | None:
+    request = exchange.request
+    for name, value in request.headers if request is not None else ():
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
 
 async def replay(

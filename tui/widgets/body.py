@@ -3,28 +3,33 @@
 JSON is pretty-printed, forms become a table, HTML/XML/JavaScript/CSS get syntax colours,
 text stays text, images show their type, size and dimensions (read from the PNG, GIF or JPEG
 header only) and anything else is a hex dump. Display never changes what was captured: a
-failed decode says so and shows the raw bytes. Output is capped so a big body stays cheap.
+failed decode says so and shows the raw bytes. Output is capped so a big body stays cheap:
+decompression stops at `DECODE_LIMIT` (a small gzip can inflate a thousandfold), text at
+`SHOW_BYTES`.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
-import gzip
 import json
 import struct
 import zlib
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
-from rich.table import Table
 from rich.text import Text
 
 from inspector.events import Headers
 from inspector.exchange import Body
 from tui.console import size
+from tui.widgets.cells import kv_table, printable
 
 SHOW_BYTES = 256 * 1024
+DECODE_LIMIT = 4 << 20
+"""Decoded bytes kept for display; past it the output is cut and the note says so."""
 HEX_BYTES = 4096
 _THEME = "ansi_dark"
 _SYNTAX = {
@@ -45,29 +50,79 @@ def header(headers: Headers, name: bytes) -> str:
     return ""
 
 
-def decode(data: bytes, encoding: str) -> tuple[bytes, str]:
-    """Undo `Content-Encoding` for display; returns the bytes and a note for the reader."""
+def decode(data: bytes, encoding: str, limit: int = DECODE_LIMIT) -> tuple[bytes, str]:
+    """Undo `Content-Encoding` for display, keeping at most `limit` bytes; returns the bytes and
+    a note for the reader. A body cut by the capture limit decodes as far as it goes."""
     codings = [c.strip().lower() for c in encoding.split(",") if c.strip()]
+    cut = False
     for coding in reversed(codings):  # RFC 9110 8.4: listed in the order they were applied
+        if coding == "identity":
+            continue
+        decoder = _DECODERS.get(coding)
+        if decoder is None:
+            return data, f"unknown encoding {coding!r}; raw bytes below"
         try:
-            if coding in ("gzip", "x-gzip"):
-                data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data)
-            elif coding == "deflate":
-                try:
-                    data = zlib.decompressobj().decompress(data)
-                except zlib.error:  # some servers send raw deflate without the zlib wrapper
-                    data = zlib.decompressobj(-zlib.MAX_WBITS).decompress(data)
-            elif coding == "br":
-                try:
-                    import brotli  # type: ignore[import-not-found, unused-ignore]
-                except ImportError:
-                    return data, "br-encoded: install `brotli` to decode it; raw bytes below"
-                data = brotli.decompress(data)
-            elif coding != "identity":
-                return data, f"unknown encoding {coding!r}; raw bytes below"
-        except (zlib.error, gzip.BadGzipFile, EOFError, ValueError, OSError) as exc:
+            data, cut_here = decoder(data, limit)
+        except ImportError:
+            return data, f"{coding}-encoded: install `brotli` to decode it; raw bytes below"
+        except Exception as exc:  # zlib.error, brotli.error, ...: show the bytes, say why
             return data, f"could not decode {coding}: {exc}; raw bytes below"
-    return data, f"decoded from {encoding}" if codings else ""
+        cut = cut or cut_here
+    if not codings:
+        return data, ""
+    note = f"decoded from {encoding}"
+    return data, note + f" (cut at {size(limit)})" if cut else note
+
+
+def _inflate(data: bytes, wbits: int, limit: int) -> tuple[bytes, bool]:
+    """zlib, gzip or raw deflate by `wbits`; True when more output than `limit` was left."""
+    out = bytearray()
+    while True:
+        inflater = zlib.decompressobj(wbits)
+        out += inflater.decompress(data, limit - len(out))
+        # RFC 1952 2.2: a gzip file may be several members one after another.
+        rest = inflater.unused_data if wbits > zlib.MAX_WBITS else b""
+        if len(out) >= limit:
+            return bytes(out), not inflater.eof or bool(rest)
+        if not inflater.eof or not rest.startswith(b"\x1f\x8b"):
+            return bytes(out), False
+        data = rest
+
+
+def _gunzip(data: bytes, limit: int) -> tuple[bytes, bool]:
+    return _inflate(data, 16 + zlib.MAX_WBITS, limit)
+
+
+def _deflate(data: bytes, limit: int) -> tuple[bytes, bool]:
+    try:
+        return _inflate(data, zlib.MAX_WBITS, limit)
+    except zlib.error:  # some servers send raw deflate without the zlib wrapper
+        return _inflate(data, -zlib.MAX_WBITS, limit)
+
+
+def _unbrotli(data: bytes, limit: int) -> tuple[bytes, bool]:
+    import brotli  # type: ignore[import-not-found, unused-ignore]
+
+    decompressor = brotli.Decompressor()
+    try:  # brotli >= 1.2 stops growing its output at the limit
+        out = decompressor.process(data, output_buffer_limit=limit)
+    except TypeError:  # older: feed small slices and stop once past the limit
+        out = b""
+        for at in range(0, len(data), 1024):
+            out += decompressor.process(data[at : at + 1024])
+            if len(out) >= limit:
+                break
+    if len(out) >= limit:
+        return bytes(out[:limit]), not decompressor.is_finished() or len(out) > limit
+    return bytes(out), False
+
+
+_DECODERS: dict[str, Callable[[bytes, int], tuple[bytes, bool]]] = {
+    "gzip": _gunzip,
+    "x-gzip": _gunzip,
+    "deflate": _deflate,
+    "br": _unbrotli,
+}
 
 
 def image_info(data: bytes) -> tuple[str, tuple[int, int] | None]:
@@ -155,31 +210,27 @@ def render_body(headers: Headers, body: Body, *, complete: bool) -> RenderableTy
         facts.append("still arriving")
     if note:
         facts.append(note)
-    return Group(Text(" · ".join(facts), style="dim"), _render(kind, content_type, data))
+    line = Text(printable(" · ".join(facts)), style="dim")
+    return Group(line, _render(kind, content_type, data))
 
 
 def _render(kind: str, content_type: str, data: bytes) -> RenderableType:
-    shown = data[:SHOW_BYTES]
-    text = shown.decode(_charset(content_type), errors="replace")
+    text = printable(_text(data[:SHOW_BYTES], content_type), multiline=True)
     if kind == "image":
         name, dimensions = image_info(data)
         facts = [name or content_type or "image", size(len(data))]
         if dimensions is not None:
             facts.append(f"{dimensions[0]}x{dimensions[1]} px")
-        return Text(" · ".join(facts), style="bold")
+        return Text(printable(" · ".join(facts)), style="bold")
     if kind == "binary":
         return hex_dump(data)
     if kind == "json":
         with contextlib.suppress(ValueError):  # cut by the capture limit: colour what there is
-            text = json.dumps(json.loads(data), indent=2, ensure_ascii=False)[:SHOW_BYTES]
+            pretty = json.dumps(json.loads(data), indent=2, ensure_ascii=False)[:SHOW_BYTES]
+            text = printable(pretty, multiline=True)
         return highlight(text, "json")
     if kind == "form":
-        table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
-        table.add_column(style="bold cyan", no_wrap=True)
-        table.add_column()
-        for key, value in parse_qsl(text, keep_blank_values=True):
-            table.add_row(key, value)
-        return table
+        return kv_table(parse_qsl(text, keep_blank_values=True))
     if kind in _SYNTAX.values():
         return highlight(text, kind)
     return Text(text)
@@ -193,13 +244,24 @@ def highlight(text: str, lexer: str) -> Text:
     return highlighted
 
 
+def _text(data: bytes, content_type: str) -> str:
+    """The body as text in its declared charset, else UTF-8; bad bytes become U+FFFD."""
+    try:
+        return data.decode(_charset(content_type), errors="replace")
+    except (UnicodeError, LookupError, ValueError):  # idna and friends refuse "replace"
+        return data.decode("utf-8", errors="replace")
+
+
 def _charset(content_type: str) -> str:
+    """The declared charset if Python knows it as a text encoding (not `rot13`, `hex`, ...)."""
     for part in content_type.split(";")[1:]:
         key, _, value = part.strip().partition("=")
         if key.lower() == "charset" and value:
             try:
-                "".encode(value.strip('"'))
+                codec = codecs.lookup(value.strip().strip('"'))
             except LookupError:
                 break
-            return value.strip('"')
+            if getattr(codec, "_is_text_encoding", False):
+                return codec.name
+            break
     return "utf-8"

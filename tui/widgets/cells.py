@@ -1,17 +1,63 @@
-"""How exchange fields read in one cell: status colours, durations, clock times, sizes.
+"""How exchange fields read in one cell: status colours, durations, clock times, sizes, and
+captured text made safe to show.
 
 Shared by the exchange list, the detail panes and the footer so a status or a duration looks
-the same everywhere; sizes come from the headless log (`tui.console.size`).
+the same everywhere; sizes come from the headless log (`tui.console.size`). Captured text
+(paths, headers, bodies, messages, error strings) goes through `printable` before it reaches
+the terminal, and into `Text` (never a markup string) so `[` in a header cannot break a pane.
 """
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Iterable
+
+from rich.table import Table
+from rich.text import Text
 
 from inspector.exchange import Exchange
 from tui.console import size
 
-__all__ = ["clock", "duration", "is_replay", "millis", "size", "status_cell", "status_style"]
+__all__ = [
+    "clock",
+    "duration",
+    "is_replay",
+    "kv_table",
+    "millis",
+    "printable",
+    "size",
+    "status_cell",
+    "status_style",
+]
+
+# C0 and C1 controls: ESC and CSI (0x9b) start the sequences that move the cursor, recolour
+# or wipe the screen. Tab stays (Rich expands it); newline stays in multi-line text.
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_CONTROLS_BUT_NEWLINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
+
+
+def printable(text: str, *, multiline: bool = False) -> str:
+    """`text` with every control character but tab (and newline, if `multiline`) shown as a
+    visible escape such as `\\x1b`, so captured data can never drive the terminal."""
+    if multiline:
+        return _CONTROLS_BUT_NEWLINE.sub(_escape, text.replace("\r\n", "\n"))
+    return _CONTROLS.sub(_escape, text)
+
+
+def kv_table(rows: Iterable[tuple[str, str]], key_style: str = "bold cyan") -> Table:
+    """Names and values (headers, query, form fields, a scope), the values folding to fit."""
+    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), expand=False)
+    table.add_column(style=key_style, no_wrap=True)
+    table.add_column(overflow="fold")
+    for key, value in rows:
+        table.add_row(Text(printable(key)), Text(printable(value)))
+    return table
+
 
 _STATUS_STYLE = {1: "cyan", 2: "green", 3: "blue", 4: "yellow", 5: "bold red"}
 

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -21,18 +20,14 @@ from inspector.events import JSON, Headers
 from inspector.exchange import Exchange
 from inspector.store import Origin
 from tui.widgets.body import render_body
-from tui.widgets.cells import clock, duration, status_style
+from tui.widgets.cells import clock, duration, kv_table, printable, status_style
 
 
 def headers_table(headers: Headers, title: str = "Headers") -> RenderableType:
     if not headers:
         return Text(f"{title}: none", style="dim")
-    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), expand=False)
-    table.add_column(style="bold cyan", no_wrap=True)
-    table.add_column(overflow="fold")
-    for name, value in headers:
-        table.add_row(name.decode("latin-1"), value.decode("latin-1"))
-    return Group(Text(title, style="bold underline"), table)
+    rows = ((name.decode("latin-1"), value.decode("latin-1")) for name, value in headers)
+    return Group(Text(title, style="bold underline"), kv_table(rows))
 
 
 class _ExchangePane(VerticalScroll):
@@ -89,15 +84,18 @@ class RequestPane(_ExchangePane):
         if request is None:
             return Text("the request was not captured", style="dim"), "", "", ""
         line = Text.assemble(
-            (request.method, "bold"), " ", exchange.url, (f"  HTTP/{request.http_version}", "dim")
+            (printable(request.method), "bold"),
+            " ",
+            printable(exchange.url),
+            (printable(f"  HTTP/{request.http_version}"), "dim"),
         )
-        facts = Text(f"{clock(request.wall_time)} · {request.source} · {request.kind}", style="dim")
+        facts = [clock(request.wall_time), request.source, request.kind]
         if request.client:
-            facts.append(f" · client {request.client[0]}:{request.client[1]}")
+            facts.append(f"client {request.client[0]}:{request.client[1]}")
         if self.origin is not None:  # which worker process captured it
             host = f" on {self.origin.host}" if self.origin.host else ""
-            facts.append(f" · {self.origin}{host}")
-        summary: list[RenderableType] = [line, facts]
+            facts.append(f"{self.origin}{host}")
+        summary: list[RenderableType] = [line, Text(printable(" · ".join(facts)), style="dim")]
         if request.query:
             summary.append(_query_table(request.query.decode("latin-1")))
         complete = exchange.request_body.complete or exchange.finished is not None
@@ -131,7 +129,7 @@ class ResponsePane(_ExchangePane):
             lines.append(Text("no response yet" if exchange.finished is None else "no response"))
         else:
             reason = response.reason if response is not None else ""
-            lines.append(Text.assemble((f"{status} {reason}".strip(), status_style(status))))
+            lines.append(Text(printable(f"{status} {reason}".strip()), status_style(status)))
         facts = [exchange.state]
         if exchange.duration_ns is not None:
             facts.append(duration(exchange.duration_ns))
@@ -139,15 +137,15 @@ class ResponsePane(_ExchangePane):
             facts.append("client disconnected")
         lines.append(Text(" · ".join(facts), style="dim"))
         for restart in exchange.restarts:
-            lines.append(Text(f"start_response re-called: {restart.status} ({restart.error})"))
+            lines.append(_line(f"start_response re-called: {restart.status} ({restart.error})"))
         for sent in exchange.files:
-            lines.append(Text(f"file sent by the server ({sent.via}): {sent.path}", style="cyan"))
+            lines.append(_line(f"file sent by the server ({sent.via}): {sent.path}", "cyan"))
         if exchange.error is not None:
             error = exchange.error
-            lines.append(Text(f"{error.type}: {error.message}", style="bold red"))
-            lines.append(Text(error.traceback.rstrip(), style="red"))
+            lines.append(_line(f"{error.type}: {error.message}", "bold red", multiline=True))
+            lines.append(_line(error.traceback.rstrip(), "red", multiline=True))
         for failure in exchange.capture_errors:
-            lines.append(Text(f"capture failed in {failure.where}: {failure.error}", "yellow"))
+            lines.append(_line(f"capture failed in {failure.where}: {failure.error}", "yellow"))
         headers: list[RenderableType] = []
         if exchange.accepted is not None:
             headers.append(headers_table(exchange.accepted.headers, "Accept headers"))
@@ -178,20 +176,19 @@ def snapshot_table(source: str, snapshot: Mapping[str, JSON]) -> RenderableType:
     """The scope or environ as the app received it, one key per row, values as JSON."""
     if not snapshot:
         return ""
-    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
-    table.add_column(style="bold blue", no_wrap=True)
-    table.add_column(overflow="fold")
-    for key, value in snapshot.items():
-        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        table.add_row(key, shown)
+    rows = (
+        (key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+        for key, value in snapshot.items()
+    )
     title = _SNAPSHOT_TITLES.get(source, "Snapshot")
-    return Group(Text(title, style="bold underline"), table)
+    return Group(Text(title, style="bold underline"), kv_table(rows, "bold blue"))
 
 
 def _query_table(query: str) -> RenderableType:
-    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
-    table.add_column(style="bold cyan", no_wrap=True)
-    table.add_column(overflow="fold")
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        table.add_row(key, value)
-    return Group(Text("Query", style="bold underline"), table)
+    rows = parse_qsl(query, keep_blank_values=True)
+    return Group(Text("Query", style="bold underline"), kv_table(rows))
+
+
+def _line(text: str, style: str = "", *, multiline: bool = False) -> Text:
+    """Captured text (a reason, an error, a path) on its own line, safe to show."""
+    return Text(printable(text, multiline=multiline), style)

@@ -15,11 +15,12 @@ from bisect import bisect_left
 from collections.abc import Callable
 from typing import ClassVar
 
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 
 from inspector.exchange import Exchange
 from inspector.store import Store
-from tui.widgets.cells import clock, duration, is_replay, size, status_cell
+from tui.widgets.cells import clock, duration, is_replay, printable, size, status_cell
 from tui.widgets.virtual_list import VirtualList
 
 Filter = Callable[[Exchange], bool]
@@ -174,7 +175,7 @@ class ExchangeList(VirtualList[Exchange]):
         flags = ("●" if row.id in self.marked else " ") + ("↻" if is_replay(row) else " ")
         request = row.request
         if request is None:  # its first events were lost (dropped upstream)
-            return Text(f"{flags} {row.id}  (request not captured)", style="dim")
+            return Text(f"{flags} {printable(row.id)}  (request not captured)", style="dim")
         origin = self.store.origin(row.id)
         # The pid tells workers apart; the name is in the detail view.
         source = request.source if origin is None else f"{request.source} {origin.pid}"
@@ -198,14 +199,19 @@ class ExchangeList(VirtualList[Exchange]):
         line.append(flags, "bold yellow")
         for index, column_width, justify in _layout(width):
             value, style = cells[index]
-            if len(value) > column_width:
-                value = value[: column_width - 1] + "…"
             line.append(" ")
-            line.append(
-                value.rjust(column_width) if justify == "right" else value.ljust(column_width),
-                style,
-            )
+            line.append(_fit(value, column_width, justify), style)
         return line
+
+
+def _fit(value: str, width: int, justify: str) -> str:
+    """`value` made safe and exactly `width` cells wide (a CJK character takes two)."""
+    value = printable(value).replace("\t", " ")
+    cells = cell_len(value)
+    if cells > width:
+        return set_cell_size(value, width - 1) + "…"
+    pad = " " * (width - cells)
+    return pad + value if justify == "right" else value + pad
 
 
 def _info(exchange: Exchange) -> tuple[str, str]:

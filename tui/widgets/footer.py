@@ -25,6 +25,8 @@ class Status:
     workers: int | None
     filter_text: str
     following: bool
+    forgotten: int = 0
+    """Late events of exchanges already evicted or cleared, which the store dropped."""
 
 
 def status_text(status: Status) -> Text:
@@ -37,6 +39,8 @@ def status_text(status: Status) -> Text:
     else:
         text.append(" ● LIVE ", "bold reverse green")
         text.append(" following" if status.following else " scrolled", "dim")
+        if status.discarded:
+            text.append(f"  {status.discarded:,} discarded while paused", "bold red")
     if status.workers is not None:
         text.append(f"  workers {status.workers}")
     text.append(f"  {status.shown:,}/{status.total:,} shown")
@@ -44,6 +48,8 @@ def status_text(status: Status) -> Text:
         text.append(f"  ● {status.marked:,} marked", "yellow")
     text.append(f"  dropped {status.dropped:,}", "bold red" if status.dropped else "dim")
     text.append(f"  evicted {status.evicted:,}", "yellow" if status.evicted else "dim")
+    if status.forgotten:
+        text.append(f"  forgotten {status.forgotten:,}", "yellow")
     if status.filter_text:
         text.append("  filter ", "dim")
         text.append(status.filter_text, "bold cyan")

@@ -22,12 +22,13 @@ from inspector import events as ev
 from inspector.exchange import Exchange
 from tui.console import size
 from tui.widgets.body import hex_dump, highlight
+from tui.widgets.cells import printable
 from tui.widgets.virtual_list import VirtualList
 
 
 def preview(message: ev.WebSocketMessage) -> str:
     if message.text is not None:
-        return message.text.replace("\n", "⏎")[:400]
+        return printable(message.text[:400].replace("\n", "⏎"))
     return (message.data or b"")[:48].hex(" ")
 
 
@@ -61,10 +62,11 @@ def expanded(message: ev.WebSocketMessage) -> RenderableType:
     try:
         value = json.loads(text)
     except ValueError:
-        return Text(text)
+        return Text(printable(text, multiline=True))
     if not isinstance(value, dict | list):
-        return Text(text)
-    return highlight(json.dumps(value, indent=2, ensure_ascii=False), "json")
+        return Text(printable(text, multiline=True))
+    pretty = json.dumps(value, indent=2, ensure_ascii=False)
+    return highlight(printable(pretty, multiline=True), "json")
 
 
 class MessagesPane(Vertical):
@@ -125,7 +127,7 @@ class MessagesPane(Vertical):
         try:
             self.pattern = re.compile(text, re.IGNORECASE) if text else None
         except re.error as exc:
-            error.update(f"✗ {exc.msg} at position {exc.pos}")
+            error.update(Text(printable(f"✗ {exc.msg} at position {exc.pos}")))
             error.add_class("-shown")
             return
         error.remove_class("-shown")
@@ -168,11 +170,12 @@ def _state(exchange: Exchange) -> Text:
         f" · {counts['client']} → app · {counts['server']} ← app",
     )
     if exchange.accepted is not None and exchange.accepted.subprotocol:
-        text.append(f" · subprotocol {exchange.accepted.subprotocol}")
+        text.append(printable(f" · subprotocol {exchange.accepted.subprotocol}"))
     if exchange.messages_dropped:
         text.append(f" · {exchange.messages_dropped:,} not kept", style="yellow")
     closed = exchange.closed
     if closed is not None:
         reason = f" {closed.reason!r}" if closed.reason else ""
-        text.append(f" · closed by {closed.sender}: code {closed.code}{reason}", style="magenta")
+        closing = f" · closed by {closed.sender}: code {closed.code}{reason}"
+        text.append(printable(closing), style="magenta")
     return text

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from inspector import events as ev
 from inspector.exchange import Exchange
-from tui.widgets.cells import duration, size
+from tui.widgets.cells import duration, printable, size
 from tui.widgets.virtual_list import VirtualList
 
 _STYLES = {
@@ -114,5 +114,5 @@ class EventList(VirtualList[ev.Event]):
             "  ",
             (f"{name:<{self.name_width}}", _STYLES.get(name, "")),
             "  ",
-            describe(row),
+            printable(describe(row)),
         )
