@@ -14,6 +14,8 @@ import struct
 import threading
 from collections.abc import Awaitable, Callable
 
+from inspector.events import Event
+
 
 class Peer:
     """One connection to a `ScriptedUpstream`, as its script sees it; keeps what it read."""
@@ -129,3 +131,12 @@ def read_until(sock: socket.socket, end: bytes) -> bytes:
         assert chunk, data
         data += chunk
     return data
+
+
+def kinds(events: list[Event]) -> list[str]:
+    """The event type names, in order: what exact-sequence assertions compare."""
+    return [type(e).__name__ for e in events]
+
+
+def connect(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=10)

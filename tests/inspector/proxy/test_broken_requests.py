@@ -10,27 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 
 import pytest
 
-from inspector import events as ev
 from inspector.exchange import Exchange
 from tests.inspector.proxy.conftest import MakeProxy, MakeScripted, RunningProxy
-from tests.inspector.proxy.scripted import Peer, read_to_end, read_until
+from tests.inspector.proxy.scripted import Peer, connect, kinds, read_to_end, read_until
 from tests.servers import free_port, raw_request
 
 EARLY_413 = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 3\r\n\r\nbig"
 STREAM_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 BAD_HEAD = b"GET /x HTTP/1.1\r\nHost : a\r\n\r\n"
-
-
-def kinds(events: list[ev.Event]) -> list[str]:
-    return [type(e).__name__ for e in events]
-
-
-def connect(proxy: RunningProxy) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
 
 
 @pytest.mark.parametrize("then", ["closes", "stays open"])
@@ -49,7 +39,7 @@ def test_an_early_answer_ends_the_connection_mid_request(
     upstream = make_scripted(script)
     proxy = make_proxy(upstream=("127.0.0.1", upstream.port))
     head = b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n"
-    with connect(proxy) as sock:
+    with connect(proxy.port) as sock:
         sock.sendall(head + b"AAAA")
         response = read_until(sock, b"big")
         # The rest of the body looks like a request: it must never reach the upstream as one.
@@ -87,7 +77,7 @@ def test_a_broken_body_behind_a_pending_response_gets_no_400(
     proxy = make_proxy(upstream=("127.0.0.1", upstream.port))
     get = b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n"
     post = b"POST /b HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-    with connect(proxy) as sock:
+    with connect(proxy.port) as sock:
         sock.sendall(get + post + b"zz\r\n")
         # The 400 cannot go ahead of the response before it: the connection closes after it.
         assert read_to_end(sock) == (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst", "closed")
@@ -114,7 +104,7 @@ def test_a_broken_body_during_a_streamed_response_waits_for_its_end(
 
     upstream = make_scripted(script)
     proxy = make_proxy(upstream=("127.0.0.1", upstream.port))
-    with connect(proxy) as sock:
+    with connect(proxy.port) as sock:
         sock.sendall(b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n")
         seen = read_until(sock, b"hello\r\n")
         sock.sendall(b"POST /b HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
@@ -137,7 +127,7 @@ def test_a_broken_body_cuts_its_own_early_response(
 
     upstream = make_scripted(script)
     proxy = make_proxy(upstream=("127.0.0.1", upstream.port))
-    with connect(proxy) as sock:
+    with connect(proxy.port) as sock:
         sock.sendall(
             b"POST /b HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"
         )
@@ -209,7 +199,7 @@ def test_rejection_when_the_client_leaves(
 
     upstream = make_scripted(script)
     proxy = make_proxy(upstream=("127.0.0.1", upstream.port))
-    with connect(proxy) as sock:
+    with connect(proxy.port) as sock:
         sock.sendall(b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n" + BAD_HEAD)
         read_until(sock, b"hello\r\n")
     upstream.release()
@@ -240,7 +230,7 @@ def test_closing_the_proxy_cuts_a_streamed_response(
 
     upstream = make_scripted(script)
     proxy = make_proxy(upstream=("127.0.0.1", upstream.port))
-    with connect(proxy) as sock:
+    with connect(proxy.port) as sock:
         sock.sendall(b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n")
         read_until(sock, b"hello\r\n")
         asyncio.run_coroutine_threadsafe(proxy.proxy.close(), proxy.loop).result(10)

@@ -8,23 +8,12 @@ connection is sent again only when that is safe.
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
-from inspector import events as ev
-from tests.inspector.proxy.conftest import MakeProxy, MakeScripted, RunningProxy
-from tests.inspector.proxy.scripted import Peer, read_to_end, read_until
+from tests.inspector.proxy.conftest import MakeProxy, MakeScripted
+from tests.inspector.proxy.scripted import Peer, connect, kinds, read_to_end, read_until
 
 HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-
-
-def kinds(events: list[ev.Event]) -> list[str]:
-    return [type(e).__name__ for e in events]
-
-
-def connect(proxy: RunningProxy) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
 
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
@@ -38,7 +27,7 @@ def test_a_malformed_body_is_forwarded_up_to_where_it_broke(
 
     upstream = make_scripted(script)
     proxy = make_proxy(loop=loop, upstream=("127.0.0.1", upstream.port))
-    with connect(proxy) as sock:
+    with connect(proxy.port) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         assert read_to_end(sock) == (HEAD + b"5\r\nhello\r\n", "reset")
     (exchange,) = proxy.exchanges(1)
@@ -74,7 +63,7 @@ def test_a_reset_during_a_body_read_until_close_reaches_the_client(
 
     upstream = make_scripted(script)
     proxy = make_proxy(loop=loop, upstream=("127.0.0.1", upstream.port))
-    with connect(proxy) as sock:
+    with connect(proxy.port) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         seen = read_until(sock, b"partial body")
         upstream.release()
@@ -129,7 +118,7 @@ def test_a_request_meeting_an_idle_close(
     upstream = make_scripted(script)
     proxy = make_proxy(upstream=("127.0.0.1", upstream.port))
     first = b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n"
-    with connect(proxy) as sock:
+    with connect(proxy.port) as sock:
         sock.sendall(first)
         assert read_until(sock, b"one").endswith(b"\r\n\r\none")
         sock.sendall(request_)
@@ -161,7 +150,7 @@ def test_an_http_10_response_keeps_the_clients_close(
 
     upstream = make_scripted(script)
     proxy = make_proxy(upstream=("127.0.0.1", upstream.port))
-    with connect(proxy) as sock:
+    with connect(proxy.port) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         assert read_to_end(sock) == (response, "closed")
     (exchange,) = proxy.exchanges(1)
