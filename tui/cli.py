@@ -194,6 +194,8 @@ async def _proxy(args: argparse.Namespace) -> None:
         listen=parse_address(args.listen),
         body_limit=args.body_limit,
         response_timeout=args.timeout,
+        idle_timeout=args.idle_timeout,
+        header_timeout=args.header_timeout,
         redact=args.redact,
     )
     bus = EventBus()
@@ -224,6 +226,12 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--timeout", type=float, default=60.0, help="seconds to wait for a response (504)"
+    )
+    parser.add_argument(
+        "--idle-timeout", type=float, default=75.0, help="seconds before an idle client is closed"
+    )
+    parser.add_argument(
+        "--header-timeout", type=float, default=60.0, help="seconds to send a request head (408)"
     )
     _add_output_flags(parser)
     args = parser.parse_args(argv)

@@ -7,7 +7,8 @@ target naming another host 421, and only this client's connection closes). The u
 connection is opened on the first request, and again only between requests if the upstream
 closed it while idle (or once to retry a request it closed on, see `UpstreamConnection`).
 Responses are awaited in a FIFO (pipelining, RFC 9112 §9.3.2); no response head within
-`response_timeout` gets 504. Whatever closes the connection ends every exchange it still holds.
+`response_timeout` gets 504. An idle connection, or a request head that stalls, is ended by its
+own clock (see `timers`). Whatever closes the connection ends every exchange it still holds.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from inspector.events import (
     new_exchange_id,
     now_ns,
 )
-from inspector.proxy import failures
+from inspector.proxy import failures, timers
 from inspector.proxy import record as rec
 from inspector.proxy.http1 import CHUNKED, STOP, MessageReader, ProtocolError
 from inspector.proxy.request import IDEMPOTENT, read_request
 from inspector.proxy.state import (
     CLOSE,
     CONNECTING,
+    IDLE,
     REJECT,
     RESUME,
     STOPPED,
@@ -61,7 +63,9 @@ class ClientConnection(asyncio.Protocol):
         self.paused = 0
         self.after = 0
         self.rejection: tuple[Flight, ProtocolError] | None = None
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: asyncio.TimerHandle | None = None  # the response clock (504)
+        self.idle_timer: asyncio.TimerHandle | None = None  # see `timers`
+        self.header_timer: asyncio.TimerHandle | None = None
         self.closing = False
         self.closed = False
 
@@ -75,6 +79,7 @@ class ClientConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.client = (str(peer[0]), int(peer[1])) if peer else None
         self.snapshot: dict[str, JSON] = {"upstream": shared.upstream, "connection": shared.count}
+        timers.idle(self)
 
     def data_received(self, data: bytes) -> None:
         if self.tunnel is not None:
@@ -83,6 +88,9 @@ class ClientConnection(asyncio.Protocol):
         if self.paused & (UPGRADING | STOPPED):
             self.held += data
             return
+        if self.idle_timer is not None:  # the first bytes after an idle time
+            self.idle_timer.cancel()
+            self.idle_timer = None
         out = self.reader.feed(data)
         if out:
             upstream = self.upstream
@@ -97,6 +105,8 @@ class ClientConnection(asyncio.Protocol):
         elif self.reader.stopped:
             self.held = self.reader.rest
             self.pause(UPGRADING)
+        elif self.reader.partial and self.header_timer is None:
+            timers.head_started(self)
 
     def eof_received(self) -> bool:
         # As nginx and uvicorn do: a client that stops sending has gone (proxy_ignore_client_abort
@@ -116,6 +126,7 @@ class ClientConnection(asyncio.Protocol):
         self.shared.connections.discard(self)
         if self.timer is not None:
             self.timer.cancel()
+        timers.stop(self)
         if self.connecting is not None:
             self.connecting.cancel()
         if self.tunnel is not None:
@@ -135,6 +146,9 @@ class ClientConnection(asyncio.Protocol):
     # -- reading requests (the MessageReader's sink) -------------------------------------------
 
     def head(self, data: bytes, start: int, end: int) -> tuple[int, int]:
+        if self.header_timer is not None:  # it spanned reads: its clock stops
+            self.header_timer.cancel()
+            self.header_timer = None
         shared = self.shared
         request = read_request(data, start, end, shared.authorities, shared.upstream)
         method = request.method
@@ -288,6 +302,8 @@ class ClientConnection(asyncio.Protocol):
             self.resume(UPGRADING)
             if held:
                 self.data_received(held)
+        if after & IDLE:
+            timers.idle(self)
 
     def close(self, why: str = "the proxy closed the connection", reset: bool = False) -> None:
         """Close both connections (`reset`: abort the client's, see `failures.reset`); each

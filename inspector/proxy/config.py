@@ -41,6 +41,10 @@ class ProxyConfig:
     body_limit: bytes of body kept per direction per exchange, and per WebSocket message.
     connect_timeout: seconds to open the upstream connection before answering 502.
     response_timeout: seconds to wait for a response head once the request was sent: 504.
+    idle_timeout: seconds a client connection may stay open with no request in flight and no
+        bytes before it is closed (nginx's keepalive_timeout); nothing is recorded.
+    header_timeout: seconds from a request head's first byte to its end before the proxy
+        answers 408 (nginx's client_header_timeout), recorded as a failed exchange.
     max_ws_messages: WebSocket messages recorded per connection; later ones pass unrecorded.
     redact: header names masked in captured events (True: the usual secrets), as in
         `CaptureOptions`; what is forwarded is never changed.
@@ -51,6 +55,8 @@ class ProxyConfig:
     body_limit: int = DEFAULT_BODY_LIMIT
     connect_timeout: float = 10.0
     response_timeout: float = 60.0
+    idle_timeout: float = 75.0
+    header_timeout: float = 60.0
     max_ws_messages: int = DEFAULT_MAX_WS_MESSAGES
     redact: bool | Iterable[str] = False
     redact_names: frozenset[bytes] | None = field(init=False, repr=False, compare=False)
@@ -58,7 +64,13 @@ class ProxyConfig:
     def __post_init__(self) -> None:
         if self.body_limit < 0:
             raise ValueError("body_limit must be >= 0")
-        if self.connect_timeout <= 0 or self.response_timeout <= 0:
+        timeouts = (
+            self.connect_timeout,
+            self.response_timeout,
+            self.idle_timeout,
+            self.header_timeout,
+        )
+        if not all(timeout > 0 for timeout in timeouts):
             raise ValueError("timeouts must be > 0")
         if self.max_ws_messages < 0:
             raise ValueError("max_ws_messages must be >= 0")

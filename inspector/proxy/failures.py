@@ -1,10 +1,11 @@
 """How the proxy ends exchanges that cannot end normally, and answers for the upstream.
 
 A malformed request gets 400 (after the responses to the requests before it, RFC 9112
-§9.3.2), a refused one 421 or 405, an unreachable upstream 502 and a silent one 504: short
-plain-text answers that close that client's connection only. When no answer can be written
-in its place (a response is on the wire), the connection closes instead. Each such exchange
-ends with an `AppFailed` naming what went wrong (the upstream being the "app" of this hop).
+§9.3.2), a refused one 421 or 405, a head that stalls 408 (see `timers`), an unreachable
+upstream 502 and a silent one 504: short plain-text answers that close that client's
+connection only. When no answer can be written in its place (a response is on the wire), the
+connection closes instead. Each such exchange ends with an `AppFailed` naming what went
+wrong (the upstream being the "app" of this hop).
 """
 
 from __future__ import annotations
@@ -40,11 +41,7 @@ def malformed(connection: ClientConnection, error: ProtocolError) -> None:
     pending = connection.pending
     if error.in_head or flight is None:
         # A head that could not be read (or was refused): an exchange of its own.
-        at = now_ns()
-        flight = Flight(new_exchange_id(), at, False, 0)
-        head = connection.reader.rest.split(b"\r\n\r\n", 1)[0][:4096]
-        where = (connection.client, connection.shared.server, connection.snapshot)
-        connection.record(rec.bad_request_started, flight.id, at, head, *where)
+        flight = unread(connection, now_ns(), connection.reader.rest)
         if pending:  # answered after the responses before it (RFC 9112 §9.3.2)
             connection.rejection = (flight, error)
         else:
@@ -68,8 +65,17 @@ def malformed(connection: ClientConnection, error: ProtocolError) -> None:
             connection.close("its request was malformed", reset=flight.response_start is not None)
 
 
+def unread(connection: ClientConnection, at: int, data: bytes) -> Flight:
+    """A new exchange, started `at`, for a request head the proxy could not read from `data`."""
+    flight = Flight(new_exchange_id(), at, False, 0)
+    head = data.split(b"\r\n\r\n", 1)[0][:4096]
+    where = (connection.client, connection.shared.server, connection.snapshot)
+    connection.record(rec.bad_request_started, flight.id, at, head, *where)
+    return flight
+
+
 def answer(connection: ClientConnection, flight: Flight, error: ProtocolError, kind: str) -> None:
-    """The proxy answers `flight` itself (400, 421, 502, 504) and closes the connection."""
+    """The proxy answers `flight` itself (400, 408, 421, 502, 504) and closes the connection."""
     if error.status == 421:
         kind = "inspector.proxy.MisdirectedRequest"
     elif error.status == 405:

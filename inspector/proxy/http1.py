@@ -91,6 +91,11 @@ class MessageReader:
         return self._state == _HEAD and not self._held
 
     @property
+    def partial(self) -> bytes:
+        """The start of a head not complete yet (empty if none): held back, not forwarded."""
+        return self._held
+
+    @property
     def inside(self) -> bool:
         """Inside a message whose head was forwarded: the rest of it belongs after that head,
         on the same connection (never the start of another request)."""

@@ -2,7 +2,7 @@
 
 The forwarding path records raw facts (`bus.record(factory, *args)` with the very buffers it
 read and offsets into them); these factories slice, parse and mask on the bus thread, so
-building events costs the relay nothing. The proxy's own answers (400, 421, 502, 504) are
+building events costs the relay nothing. The proxy's own answers (400, 408, 421, 502, 504) are
 short plain-text responses that close the connection, recorded like any other exchange.
 """
 
@@ -33,6 +33,7 @@ Redact = frozenset[bytes] | None
 REASONS = {
     400: "Bad Request",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     421: "Misdirected Request",
     502: "Bad Gateway",
     504: "Gateway Timeout",

@@ -22,8 +22,9 @@ Record = Callable[..., None]
 
 # Why a client connection's reads are paused (a bit each): reading resumes when none is left.
 FULL, CONNECTING, UPGRADING, STOPPED = 1, 2, 4, 8
-# What a client connection does once the upstream bytes just read were written to it.
-CLOSE, REJECT, RESUME = 1, 2, 4
+# What a client connection does once the upstream bytes just read were written to it
+# (IDLE: the last response ended; the idle clock starts if nothing else is in flight).
+CLOSE, REJECT, RESUME, IDLE = 1, 2, 4, 8
 
 
 class Shared:

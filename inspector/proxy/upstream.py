@@ -32,7 +32,7 @@ from inspector.proxy.http1 import (
     field_values,
     tokens,
 )
-from inspector.proxy.state import CLOSE, FULL, REJECT, RESUME, Flight
+from inspector.proxy.state import CLOSE, FULL, IDLE, REJECT, RESUME, Flight
 
 if TYPE_CHECKING:
     from inspector.proxy.client import ClientConnection
@@ -232,3 +232,5 @@ class UpstreamConnection(asyncio.Protocol):
                 client.waiting(following)
         elif client.rejection is not None:
             client.after |= REJECT
+        else:
+            client.after |= IDLE

@@ -39,6 +39,16 @@ def test_config() -> None:
     assert config.redact_names == frozenset({b"x-secret"})
     assert config.body_limit == 1 << 20
     assert config.response_timeout == 60
+    assert (config.idle_timeout, config.header_timeout) == (75, 60)
     assert ProxyConfig(upstream=("a", 1), redact=True).redact_names is not None
     with pytest.raises(ValueError, match="body_limit"):
         ProxyConfig(upstream=("a", 1), body_limit=-1)
+
+
+@pytest.mark.parametrize(
+    "option", ["connect_timeout", "response_timeout", "idle_timeout", "header_timeout"]
+)
+@pytest.mark.parametrize("value", [0, -1.0, float("nan")])
+def test_config_rejects_timeouts(option: str, value: float) -> None:
+    with pytest.raises(ValueError, match="timeouts must be > 0"):
+        ProxyConfig(upstream=("a", 1), **{option: value})
