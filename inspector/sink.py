@@ -1,12 +1,14 @@
-"""The sink: one thread per app process that streams the bus's events to a collector.
+"""The sink: ships one process's records to a collector, from a thread of its own.
 
-It subscribes to a bus; the subscriber only moves a batch into the sink's bounded buffer, so
-the bus thread never waits on the network. The sink's own thread encodes and sends, in
-batches. With no collector listening, or a slow or dead one, the app is unaffected: the buffer
-keeps the newest events (at most `capacity` events and `max_bytes` of captured bodies), drops
-the oldest and counts them; the thread reconnects with backoff and, once connected again,
-first sends an `EventsDropped` saying how many were lost. A forked child (gunicorn workers)
-gets a fresh buffer, socket and thread.
+Capture points call `sink.record(...)`, which only encodes into the sink's bounded
+`RecordBuffer` (see `inspector.records`). The sink's thread connects when the sink is made (so
+a viewer shows the process before any traffic), wakes every few milliseconds and sends what
+was recorded as one frame, reading the collector's acknowledgements and control messages in
+between. With no collector, or a slow or dead one, the app is unaffected: the buffer keeps the
+newest records and counts the oldest it drops; the thread reconnects with backoff and first
+reports the loss (a `Dropped` record): records dropped while buffered plus those sent on a
+connection that broke before the collector acknowledged them. A forked child (gunicorn
+workers) gets a fresh buffer, socket and thread.
 
 On a Unix socket the sink checks that the collector runs as the same user before sending
 anything (`SO_PEERCRED`): captured traffic holds secrets.
@@ -21,38 +23,31 @@ import socket
 import struct
 import sys
 import threading
-from collections import deque
-from collections.abc import Sequence
+import time
+from collections.abc import Callable
+from typing import Any
 
-from inspector import codec, wire
-from inspector.bus import EventBus
-from inspector.events import (
-    Event,
-    EventsDropped,
-    RequestBodyChunk,
-    ResponseBodyChunk,
-    ResponseBodyWritten,
-    WebSocketMessage,
-    exchange_id_prefix,
-    now_ns,
+import msgspec
+
+from inspector import wire
+from inspector.events import exchange_id_prefix, wall_offset_ns
+from inspector.records import (
+    DEFAULT_CAPACITY,
+    DEFAULT_MAX_BYTES,
+    DROPPED,
+    RecordBuffer,
+    array_header,
+    encode,
 )
 
-DEFAULT_CAPACITY = 50_000
-DEFAULT_MAX_BYTES = 32 << 20
-_BATCH = 2_000
-"""Events per send: a backlog goes out in slices, each with its own timeout."""
+INTERVAL = 0.005
+"""How often the thread sends what was recorded: one frame per wake, not one per record."""
+_BATCH_BYTES = 1 << 20
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.05, 1.0
 _SEND_TIMEOUT = 5.0
+_decode_control = msgspec.msgpack.Decoder(dict[str, Any]).decode
 
-
-def _weight(event: Event) -> int:
-    """The captured bytes an event holds (what makes a buffer of events heavy)."""
-    kind = type(event)
-    if kind is RequestBodyChunk or kind is ResponseBodyChunk or kind is ResponseBodyWritten:
-        return len(event.data)  # type: ignore[attr-defined]
-    if kind is WebSocketMessage:
-        return len(event.text or event.data or b"")  # type: ignore[attr-defined]
-    return 0
+Control = Callable[[dict[str, Any]], None]
 
 
 class Sink:
@@ -64,62 +59,68 @@ class Sink:
         max_bytes: int = DEFAULT_MAX_BYTES,
         token: str | None = None,
         name: str = "",
+        on_control: Control | None = None,
     ) -> None:
+        """`on_control` is called on the sink's thread with each control message the
+        collector sends (`{"control": "stop"}`, say)."""
         self.address = address
-        self.capacity = capacity
-        self.max_bytes = max_bytes
         self.token = token
         self.name = name or os.path.basename(sys.argv[0] or "python")
+        self.on_control = on_control
+        self.buffer = RecordBuffer(capacity, max_bytes)
+        self.record = self.buffer.record
+        self.failed = self.buffer.failed
         self._closed = False
-        self._reset()
-        os.register_at_fork(after_in_child=self._reset)
+        self._wake = threading.Event()
+        self._start()
+        os.register_at_fork(after_in_child=self._after_fork)
 
-    def _reset(self) -> None:
-        inherited = getattr(self, "_sock", None)
-        if inherited is not None:  # a forked child closes only its own copy of the socket
-            inherited.close()
-        self._buffer: deque[tuple[Event, int]] = deque()
-        self._bytes = 0
-        self._lock = threading.Lock()
-        self._ready = threading.Condition(self._lock)
+    def _start(self) -> None:
         self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self.dropped = 0
-        self._dropped_reported = 0
-        self.sent = 0
-        self.encode_errors = 0
         self.connected = False
+        self.sent = 0
+        """Records sent, over every connection."""
+        self.lost = 0
+        """Records sent on connections that broke before the collector acknowledged them."""
+        self._reported = 0
+        self._reports: list[tuple[int, int]] = []
+        """Loss reports sent on this connection and not yet acknowledged: (position, count)."""
+        self._busy = False
+        self._on_connection = 0
+        self._acked = 0
         self.last_error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="inspector-sink", daemon=True)
+        self._thread.start()
 
-    def attach(self, bus: EventBus) -> None:
-        bus.subscribe(self)
+    def _after_fork(self) -> None:
+        if self._sock is not None:  # the parent's connection: close only our copy
+            self._sock.close()
+        self.buffer.reset()
+        self._wake = threading.Event()
+        if not self._closed:
+            self._start()
 
-    def __call__(self, events: Sequence[Event]) -> None:
-        """The bus subscriber: O(len(events)), no I/O, no encoding."""
-        with self._lock:
-            buffer = self._buffer
-            for event in events:
-                weight = _weight(event)
-                buffer.append((event, weight))
-                self._bytes += weight
-            while buffer and (len(buffer) > self.capacity or self._bytes > self.max_bytes):
-                self._bytes -= buffer.popleft()[1]
-                self.dropped += 1
-            if self._thread is None and not self._closed:
-                self._thread = threading.Thread(
-                    target=self._run, name="inspector-sink", daemon=True
-                )
-                self._thread.start()
-            self._ready.notify()
+    @property
+    def dropped(self) -> int:
+        """Records lost so far: dropped from the full buffer, or lost in flight."""
+        return self.buffer.dropped + self.lost
 
     def close(self, timeout: float = 2.0) -> None:
-        """Send what is buffered (if connected), then stop."""
-        with self._lock:
-            self._closed = True
-            self._ready.notify()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
+        """Send what is buffered (if connected), then stop the thread."""
+        self._closed = True
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything recorded so far was acknowledged by the collector."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            idle = not self.buffer and not self._busy
+            if idle and self.connected and self._acked == self._on_connection:
+                return True
+            self._wake.set()
+            time.sleep(0.005)
+        return False
 
     # -- the sink thread ---------------------------------------------------------------------
 
@@ -132,94 +133,126 @@ class Sink:
                         return
                     try:
                         self._connect()
+                        backoff = _BACKOFF_FIRST
                     except OSError as exc:
                         self.last_error = f"{self.address}: {exc}"
-                        with self._lock:
-                            self._ready.wait_for(lambda: self._closed, backoff)
+                        self._wake.wait(backoff)
                         backoff = min(backoff * 2, _BACKOFF_MAX)
                         continue
-                with self._lock:
-                    self._ready.wait_for(lambda: self._buffer or self._closed, 0.5)
-                if self._peer_gone():  # reconnect before sending into a dead connection
-                    self._disconnect()
-                    continue
-                batch, closing = self._take()
-                if batch and self._send(batch):
-                    backoff = _BACKOFF_FIRST  # only a delivered batch proves the link works
-                if closing and not self._buffer:
+                closing = self._closed
+                if self._poll(0 if closing else INTERVAL):
+                    self._busy = True
+                    try:
+                        self._ship()
+                    finally:
+                        self._busy = False
+                if closing and not self.buffer:
                     self._disconnect()
                     return
             except Exception as exc:  # never die: a dead sink would buffer, then drop, forever
                 self.last_error = f"sink: {exc!r}"
                 self._disconnect()
 
-    def _take(self) -> tuple[list[Event], bool]:
-        with self._lock:
-            buffer = self._buffer
-            batch = []
-            for _ in range(min(len(buffer), _BATCH)):
-                event, weight = buffer.popleft()
-                self._bytes -= weight
-                batch.append(event)
-            lost = self.dropped - self._dropped_reported
-            self._dropped_reported = self.dropped
-            closing = self._closed
+    def _poll(self, timeout: float) -> bool:
+        """Waits up to `timeout` reading what the collector sends; False if it hung up."""
+        assert self._sock is not None
+        poller = select.poll()  # not select(): it cannot watch descriptors past 1023
+        poller.register(self._sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if not poller.poll(max(left, 0) * 1000):
+                return True
+            try:
+                data = self._sock.recv(1 << 16, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return True
+            except OSError as exc:
+                self.last_error = f"{self.address}: {exc}"
+                self._disconnect()
+                return False
+            if not data:
+                self.last_error = f"{self.address}: the collector closed the connection"
+                self._disconnect()
+                return False
+            for payload in self._frames.feed(data):
+                self._received(_decode_control(payload))
+            if left <= 0:
+                return True
+
+    def _received(self, message: dict[str, Any]) -> None:
+        ack = message.get("ack")
+        if type(ack) is int:
+            self._acked = ack
+        elif "error" in message:
+            self.last_error = f"{self.address}: the collector hung up: {message['error']}"
+        elif "control" in message and self.on_control is not None:
+            self.on_control(message)
+
+    def _ship(self) -> None:
+        batch = self.buffer.take(_BATCH_BYTES)
+        lost = self.dropped - self._reported
         if lost:
-            batch.insert(0, EventsDropped("", now_ns(), lost, self.dropped, "sink"))
-        return batch, closing
+            self._reported += lost
+            batch.insert(0, encode((DROPPED, lost, self._reported, "sink")))
+            self._reports = [r for r in self._reports if r[0] >= self._acked]
+            self._reports.append((self._on_connection, lost))
+        if not batch:
+            return
+        payload = array_header(len(batch)) + b"".join(batch)
+        try:
+            assert self._sock is not None
+            self._sock.sendall(wire.frame(payload))
+        except OSError as exc:
+            self.lost += len(batch) - (1 if lost else 0)
+            self.last_error = f"{self.address}: {exc}"
+            self._disconnect()
+            return
+        self.sent += len(batch)
+        self._on_connection += len(batch)
 
     def _connect(self) -> None:
         sock = wire.connect(self.address, timeout=_SEND_TIMEOUT)
         try:
             _check_peer(sock)
             prefix, host, pid = exchange_id_prefix(), socket.gethostname(), os.getpid()
-            sock.sendall(wire.hello(prefix, host, pid, self.name, self.token))
-            answer = sock.makefile("rb").readline(64 << 10)
+            sock.sendall(wire.hello(prefix, host, pid, self.name, self.token, wall_offset_ns()))
+            answer = _read_line(sock)
             error = _refusal(answer)
             if error:
                 raise ConnectionRefusedError(f"collector refused us: {error}")
         except BaseException:
             sock.close()
             raise
+        self._frames = wire.FrameReader()
+        self._on_connection = self._acked = 0
         self._sock, self.connected = sock, True
-
-    def _encode(self, batch: list[Event]) -> bytes:
-        dumps, lines = codec.dumps, []
-        for event in batch:
-            try:
-                lines.append(dumps(event) + "\n")
-            except Exception as exc:  # one unencodable event (a hostile repr) is skipped
-                self.encode_errors += 1
-                self.last_error = f"encoding {type(event).__name__}: {exc!r}"
-        return "".join(lines).encode("utf-8", "surrogatepass")
-
-    def _send(self, batch: list[Event]) -> bool:
-        data = self._encode(batch)
-        try:
-            assert self._sock is not None
-            self._sock.sendall(data)
-        except OSError as exc:
-            # What was in flight is lost: count it (not our own report), so the next one says so.
-            lost = sum(1 for event in batch if not isinstance(event, EventsDropped))
-            with self._lock:
-                self.dropped += lost
-            self.last_error = f"{self.address}: {exc}"
-            self._disconnect()
-            return False
-        self.sent += len(batch)
-        return True
-
-    def _peer_gone(self) -> bool:
-        """Whether the collector hung up: after its welcome it sends nothing but an error."""
-        assert self._sock is not None
-        poller = select.poll()  # not select(): it cannot watch descriptors past 1023
-        poller.register(self._sock, select.POLLIN | select.POLLERR | select.POLLHUP)
-        return bool(poller.poll(0))  # the end of the stream, or an error line before it
 
     def _disconnect(self) -> None:
         sock, self._sock, self.connected = self._sock, None, False
         if sock is not None:
             sock.close()
+            # What the collector did not acknowledge may never have reached it. A loss report
+            # among it is made again on the next connection (it is not itself a lost record).
+            unacked = self._on_connection - self._acked
+            for at, count in self._reports:
+                if at >= self._acked:
+                    self._reported -= count
+                    unacked -= at < self._on_connection
+            self.lost += unacked
+            self._reports = []
+            self._on_connection = self._acked = 0
+
+
+def _read_line(sock: socket.socket) -> bytes:
+    """The collector's answer to our hello: one line, read byte-exactly (frames follow)."""
+    line = bytearray()
+    while not line.endswith(b"\n") and len(line) < wire.MAX_HELLO:
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        line += chunk
+    return bytes(line)
 
 
 def _check_peer(sock: socket.socket) -> None:
@@ -242,12 +275,3 @@ def _refusal(answer: bytes) -> str | None:
     if message.get("welcome"):
         return None
     return str(message.get("error") or "no welcome")
-
-
-def bus_to(address: str | wire.Address, token: str | None = None) -> EventBus:
-    """A new bus whose events stream to the collector at `address`."""
-    if isinstance(address, str):
-        address = wire.parse_address(address)
-    bus = EventBus()
-    Sink(address, token=token).attach(bus)
-    return bus

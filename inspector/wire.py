@@ -4,10 +4,15 @@ An address is `unix:PATH` or `tcp://HOST:PORT`. The default is a per-user Unix s
 wrapped app and `inspector listen` find each other with no configuration; `INSPECTOR_BUS`
 overrides it (`off` turns the sink off).
 
-The stream is JSON lines. The sending process opens with a hello line naming the protocol
-version, itself and, when the collector asks for one, a token; the collector answers with a
-welcome line or an error line and hangs up. After the welcome every line is one event in the
-codec's format. The collector never sends anything else, so a sender can ignore its input.
+The sending process (a sink) opens with a JSON hello line naming the protocol version,
+itself, its wall-clock offset and, when the collector asks for one, a token; the collector
+answers with a JSON welcome line, or an error line and hangs up (so a peer speaking another
+version is told why in words it can read). After the welcome both directions carry frames: a
+4-byte big-endian length, then a msgpack payload. The sink's frames are batches of records
+(a msgpack array, see `inspector.records`); the collector's are small maps: `{"ack": N}`
+after each batch (N records received on this connection so far, so a sink knows exactly
+what was lost if the connection breaks) and `{"control": ...}` (the viewer asking the hot
+process to act, such as `"stop"`).
 """
 
 from __future__ import annotations
@@ -22,9 +27,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 PROTOCOL = "inspector-events"
-VERSION = 1
-MAX_LINE = 16 << 20
-"""The longest line a collector accepts: a 1 MiB body capture is ~1.4 MB of base64."""
+VERSION = 2
+MAX_FRAME = 64 << 20
+"""The longest frame either side accepts (a batch holds at most one record over 1 MiB)."""
 MAX_HELLO = 64 << 10
 """The longest hello: a peer not yet welcomed gets no room to make the collector buffer."""
 ENV = "INSPECTOR_BUS"
@@ -104,9 +109,11 @@ def connect(address: Address, timeout: float) -> socket.socket:
     return sock
 
 
-def hello(prefix: str, host: str, pid: int, name: str, token: str | None) -> bytes:
+def hello(
+    prefix: str, host: str, pid: int, name: str, token: str | None, wall_offset_ns: int
+) -> bytes:
     message = {"protocol": PROTOCOL, "v": VERSION, "prefix": prefix, "host": host, "pid": pid}
-    message.update(name=name, token=token)
+    message.update(name=name, token=token, wall_offset_ns=wall_offset_ns)
     return json.dumps(message).encode() + b"\n"
 
 
@@ -128,6 +135,8 @@ def check_hello(line: bytes, token: str | None) -> dict[str, Any]:
     prefix, pid = message.get("prefix"), message.get("pid")
     if not isinstance(prefix, str) or not prefix or type(pid) is not int:
         raise WireError("the hello must name the sender's prefix and pid")
+    if type(message.get("wall_offset_ns")) is not int:
+        raise WireError("the hello must give the sender's wall-clock offset")
     return message
 
 
@@ -135,3 +144,39 @@ def reply(error: str | None = None) -> bytes:
     message = {"protocol": PROTOCOL, "v": VERSION}
     message.update({"error": error} if error else {"welcome": True})
     return json.dumps(message).encode() + b"\n"
+
+
+def frame(payload: bytes) -> bytes:
+    return len(payload).to_bytes(4, "big") + payload
+
+
+class FrameReader:
+    """Splits a byte stream into frames (sans-IO: `feed` bytes, get whole payloads)."""
+
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        self.max_frame = max_frame
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """The payloads completed by `data`; WireError for a frame over the limit."""
+        buffer = self._buffer
+        buffer += data
+        payloads = []
+        start = 0
+        while len(buffer) - start >= 4:
+            size = int.from_bytes(buffer[start : start + 4], "big")
+            if size > self.max_frame:
+                raise WireError(f"a frame of {size} bytes is over the {self.max_frame} limit")
+            end = start + 4 + size
+            if len(buffer) < end:
+                break
+            payloads.append(bytes(buffer[start + 4 : end]))
+            start = end
+        if start:
+            del buffer[:start]
+        return payloads
+
+    @property
+    def pending(self) -> int:
+        """Bytes of a frame begun but not finished."""
+        return len(self._buffer)

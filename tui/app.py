@@ -25,9 +25,9 @@ from textual.screen import Screen
 from textual.timer import Timer
 
 from inspector.events import Event
-from inspector.exchange import Exchange
-from inspector.export import curl
-from inspector.store import Store
+from inspector.observe.exchange import Exchange
+from inspector.observe.export import curl
+from inspector.observe.store import Store
 from tui.screens.detail import DetailScreen
 from tui.screens.exchanges import ExchangesScreen
 from tui.screens.help import HelpScreen

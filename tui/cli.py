@@ -1,44 +1,60 @@
 """The command lines: `inspector listen|open|export|demo` and `inspect-proxy`.
 
-The composition root: each command builds a local `EventBus`, feeds it (a collector, the
-proxy, a session file) and subscribes the outputs (the viewer, the headless log, a session
-writer). Every failure a user can cause (a bad address, a busy port, an unreadable session,
-an unwritable export path) ends in one clear line on stderr and a non-zero exit.
+The composition root. `inspector listen` is the observer: a collector whose events go to the
+outputs (the viewer, the headless log, a session writer). `inspect-proxy` and `inspector demo`
+are hot processes: they serve the traffic and record it into a sink, and start `inspector
+listen` as a child process for everything else (see `tui.observer`). Every failure a user can
+cause (a bad address, a busy port, an unreadable session, an unwritable export path) ends in
+one clear line on stderr and a non-zero exit.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
+import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
 from inspector import events as ev
-from inspector import wire
-from inspector.bus import EventBus
-from inspector.collector import Collector
-from inspector.session import SessionError, SessionWriter, read_session, redactor
+from inspector import runtime, wire
+from inspector.observe.collector import Collector
+from inspector.observe.session import SessionError, SessionWriter, read_session, redactor
 
 Output = Callable[[Sequence[ev.Event]], None]
 
 
 class Outputs:
-    """What a command does with events: save them, print them, show them."""
+    """What a command does with events: save them, print them, show them. Called with each
+    batch on the event loop's thread; an output that raises is counted, the others still run."""
 
-    def __init__(self, args: argparse.Namespace, bus: EventBus) -> None:
-        self.bus = bus
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.outputs: list[Output] = []
+        self.errors = 0
         self.writer: SessionWriter | None = None
+        self.console: Any = None
         if getattr(args, "save", None):
             self.writer = SessionWriter(args.save, redactor(args.redact))
-            bus.subscribe(self.writer)
+            self.outputs.append(self.writer)
         self.headless = bool(args.no_tui)
         if self.headless:
             from tui.console import ConsoleLog
 
-            bus.subscribe(ConsoleLog(filter_text=getattr(args, "filter", None) or ""))
+            self.console = ConsoleLog(filter_text=getattr(args, "filter", None) or "")
+            self.outputs.append(self.console)
+
+    def __call__(self, events: Sequence[ev.Event]) -> None:
+        for output in self.outputs:
+            try:
+                output(events)
+            except Exception as exc:
+                self.errors += 1
+                if self.errors == 1:
+                    print(f"inspector: an output failed: {exc!r}", file=sys.stderr)
 
     async def run(
         self,
@@ -54,13 +70,14 @@ class Outputs:
         from tui.app import InspectorApp
 
         app = InspectorApp(title=title, subtitle=subtitle, peers=peers, replay_base=replay_base)
-        self.bus.subscribe(app.feed)
+        self.outputs.append(app.feed)
         await app.run_async()
 
     def close(self) -> None:
-        self.bus.close()
         if self.writer is not None:
             self.writer.close()
+        if self.console is not None:
+            self.console.close()
 
 
 def _add_output_flags(parser: argparse.ArgumentParser) -> None:
@@ -70,30 +87,65 @@ def _add_output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--filter", metavar="EXPR", help="headless: print only matching exchanges")
 
 
+def _tune_gc() -> None:
+    # An observer holds up to 100,000 exchanges; the default thresholds would scan them all
+    # every few thousand allocations. Events are untracked msgspec structs; collect rarely.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
 async def _listen(args: argparse.Namespace) -> None:
-    address = wire.parse_address(args.bus) if args.bus else wire.default_address()
-    bus = EventBus()
-    outputs = Outputs(args, bus)
-    collector = Collector(
-        address, bus.publish_all, token=args.token, allow_remote=args.allow_remote
-    )
+    address = wire.parse_address(args.bus) if args.bus else wire.address_from_env()
+    if address is None:
+        raise ValueError("INSPECTOR_BUS is off, so no app sends here: pass --bus ADDRESS")
+    _tune_gc()
+    outputs = Outputs(args)
+    collector = Collector(address, outputs, token=args.token, allow_remote=args.allow_remote)
+    waiting: list[asyncio.Task[None]] = []
     try:
         await collector.start()
-        print(f"inspector: listening on {collector.address}", file=sys.stderr)
-        await outputs.run(
-            "inspector", f"listening on {collector.address}", lambda: len(collector.peers)
+        if args.parent is None:
+            print(f"inspector: listening on {collector.address}", file=sys.stderr)
+            subtitle = f"listening on {collector.address}"
+        else:  # the observer of a hot process (see tui.observer): it decides when to stop
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            ended = asyncio.Event()
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, ended.set)
+            subtitle = args.subtitle or ""
+            waiting += [_task(ended.wait()), _task(_orphaned(args.parent))]
+        viewer = _task(
+            outputs.run(args.title, subtitle, lambda: len(collector.peers), args.replay_base)
         )
+        waiting.append(viewer)
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if viewer in done:
+            viewer.result()
+            if args.parent is not None:  # `q`: the hot process stops with its viewer
+                collector.send_control({"control": "stop"})
+                await asyncio.sleep(0.2)
     finally:
+        for task in waiting:
+            task.cancel()
         await collector.close()
         outputs.close()
 
 
+def _task(coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[None]:
+    return asyncio.ensure_future(coroutine)
+
+
+async def _orphaned(parent: int) -> None:
+    """Returns once `parent` is gone: this observer is of no use to anyone then."""
+    while os.getppid() == parent:
+        await asyncio.sleep(0.5)
+
+
 async def _open(args: argparse.Namespace) -> None:
-    bus = EventBus()
-    outputs = Outputs(args, bus)
     events = _read(args.file)
+    outputs = Outputs(args)
     if outputs.headless:
-        bus.publish_all(events)
+        outputs(events)
         outputs.close()
         return
     from tui.app import InspectorApp
@@ -116,9 +168,9 @@ def _read(path: Path) -> list[ev.Event]:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from inspector import export
-    from inspector.exchange import fold
-    from inspector.filters import compile_filter
+    from inspector.observe import export
+    from inspector.observe.exchange import fold
+    from inspector.observe.filters import compile_filter
 
     if not (args.har or args.curl):
         raise SystemExit("inspector export: say what to write: --har FILE and/or --curl FILE")
@@ -139,16 +191,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     listen = commands.add_parser("listen", help="collect events from wrapped apps and show them")
     listen.add_argument(
-        "--bus", help=f"unix:PATH or tcp://HOST:PORT (default {wire.default_address()})"
+        "--bus",
+        help=f"unix:PATH or tcp://HOST:PORT (default: $INSPECTOR_BUS, else "
+        f"{wire.default_address()})",
     )
-    listen.add_argument(
-        "--token", default=os.environ.get("INSPECTOR_TOKEN"), help="peers must present it"
-    )
+    listen.add_argument("--token", default=runtime.token_from_env(), help="peers must present it")
     listen.add_argument(
         "--allow-remote",
         action="store_true",
         help="allow a TCP address other than loopback (needs --token)",
     )
+    # Set by `tui.observer` when a hot process starts this as its observer.
+    listen.add_argument("--parent", type=int, help=argparse.SUPPRESS)
+    listen.add_argument("--title", default="inspector", help=argparse.SUPPRESS)
+    listen.add_argument("--subtitle", help=argparse.SUPPRESS)
+    listen.add_argument("--replay-base", help=argparse.SUPPRESS)
     _add_output_flags(listen)
 
     open_ = commands.add_parser("open", help="show a saved session")
@@ -178,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _export(args)
         else:
             demo_module.run(args)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         pass
     except (OSError, SessionError, ValueError) as exc:
         print(f"inspector {args.command}: {exc}", file=sys.stderr)
@@ -188,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _proxy(args: argparse.Namespace) -> None:
     from inspector.proxy import Proxy, ProxyConfig, parse_address
+    from tui.observer import ObserverChild
 
     config = ProxyConfig(
         upstream=parse_address(args.upstream),
@@ -198,18 +256,27 @@ async def _proxy(args: argparse.Namespace) -> None:
         header_timeout=args.header_timeout,
         redact=args.redact,
     )
-    bus = EventBus()
-    outputs = Outputs(args, bus)
-    proxy = Proxy(config, bus)
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, stopped.set)
+    observer = ObserverChild(args, name="inspect-proxy", on_stop=lambda: _set_soon(loop, stopped))
+    proxy = Proxy(config, observer.sink)
     try:
-        await proxy.start()
+        await proxy.start()  # a busy port is reported before any child starts
         where = f"http://{config.listen[0]}:{proxy.port} -> {config.upstream_text}"
-        print(f"inspect-proxy: {where}", file=sys.stderr)
+        print(f"inspect-proxy: {where}", file=sys.stderr, flush=True)
         # Replays go straight to the upstream: through the proxy they would be captured twice.
-        await outputs.run("inspect-proxy", where, replay_base=f"http://{config.upstream_text}")
+        observer.start("inspect-proxy", where, f"http://{config.upstream_text}")
+        await stopped.wait()
     finally:
         await proxy.close()
-        outputs.close()
+        observer.close()
+
+
+def _set_soon(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+    """Set `event` from another thread (the sink's, when the viewer asks to stop)."""
+    loop.call_soon_threadsafe(event.set)
 
 
 def proxy_main(argv: Sequence[str] | None = None) -> int:

@@ -1,97 +1,415 @@
 """The headless log: one line per finished exchange and per WebSocket message, as they happen.
 
-A bus subscriber (it runs on the bus thread) that folds events into exchanges and prints with
-rich, in colour on a terminal and plain otherwise.
+`ConsoleLog` is a bus subscriber: it runs on the bus thread, turns each batch of events into
+lines, and hands them to a `LineWriter`, whose own thread writes them out. Printing must never
+slow capture, so the writer keeps at most `max_lines` waiting and drops (and counts) the rest
+when the terminal or pipe cannot keep up. Without a filter the log keeps only what a line needs
+per running exchange; a filter needs whole `Exchange`s, so then it folds them. Lines are plain
+f-strings with ANSI colours chosen once (none off a terminal or with `NO_COLOR`), and captured
+text has its control characters shown as `\\xNN` so it can never drive the terminal.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
+import sys
+import threading
 import time
-from collections.abc import Sequence
-
-from rich.console import Console
-from rich.markup import escape
+from collections.abc import Callable, Sequence
+from typing import Protocol, cast
 
 from inspector import events as ev
-from inspector.exchange import Exchange, fold
-from inspector.filters import compile_filter
-from inspector.store import Origin, prefix_of
+from inspector.observe.exchange import Exchange
+from inspector.observe.filters import compile_filter
+from inspector.observe.store import Origin, prefix_of
 
-_STATUS_STYLE = {1: "cyan", 2: "green", 3: "blue", 4: "yellow", 5: "bold red"}
+DEFAULT_MAX_LINES = 10_000
+
+
+class Stream(Protocol):
+    def write(self, text: str, /) -> object: ...
+
+    def flush(self) -> object: ...
 
 
 def size(n: int) -> str:
+    """Bytes for people: `512 B`, `1.5 KiB`, `3.0 MiB`."""
     if n < 1024:
         return f"{n} B"
     return f"{n / 1024:.1f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
 
 
-def exchange_line(exchange: Exchange, origin: Origin | None = None) -> str:
+# The rule of `tui.widgets.cells.printable` (C0 but tab, DEL, C1: ESC and CSI start the
+# sequences that move the cursor or recolour), as a table: no regex per line.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0A, 0x20), *range(0x7F, 0xA0))}
+
+
+def _safe(text: str) -> str:
+    return text if text.isprintable() else text.translate(_CONTROLS)
+
+
+class LineFormat:
+    """Lines as text, with the styles (ANSI SGR codes, or nothing) prepared once."""
+
+    def __init__(self, color: bool) -> None:
+        def sgr(code: str) -> str:
+            return f"\x1b[{code}m" if color else ""
+
+        self.off, self.dim, self.red, self.yellow = sgr("0"), sgr("2"), sgr("31"), sgr("33")
+        self.other = sgr("35")  # no status, or an unusual one
+        self.status = {1: sgr("36"), 2: sgr("32"), 3: sgr("34"), 4: self.yellow, 5: sgr("1;31")}
+        self._second = -1
+        self._clock = ""
+        self._sizes: dict[int, str] = {}
+
+    def size(self, n: int) -> str:
+        """`size(n)` in its 9-character column; the same few sizes come back again and again."""
+        shown = self._sizes.get(n)
+        if shown is None:
+            if len(self._sizes) >= 4096:
+                self._sizes.clear()
+            shown = self._sizes[n] = size(n).rjust(9)
+        return shown
+
+    def clock(self, wall_time: float) -> str:
+        second = int(wall_time)
+        if second != self._second:  # many lines share a second: strftime once per second
+            self._second, self._clock = second, time.strftime("%H:%M:%S", time.localtime(second))
+        return self._clock
+
+    def exchange(
+        self,
+        request: ev.RequestStarted,
+        status: int | None,
+        duration_ns: int | None,
+        sent: int,
+        received: int,
+        websocket: tuple[int, int, str] | None,
+        error: ev.AppFailed | None,
+        origin: str | None,
+    ) -> str:
+        """`websocket`: messages from the client, from the server, and the state word."""
+        if status is None:
+            shown, style = "ERR", self.other
+        else:
+            shown, style = str(status), self.status.get(status // 100, self.other)
+        target = request.path + ("?" + request.query.decode("latin-1") if request.query else "")
+        duration = "" if duration_ns is None else "%8.1f ms" % (duration_ns / 1e6)
+        # ljust/rjust: half the cost of format specs, which matters at one line per exchange.
+        line = (
+            f"{self.clock(request.wall_time)} {request.source.ljust(5)} "
+            f"{_safe(request.method).ljust(7)} {style}{shown.rjust(3)}{self.off} {duration} "
+            f"↑{self.size(sent)} ↓{self.size(received)}  {_safe(target)}"
+        )
+        if origin is not None:
+            line += f"  {self.dim}{origin}{self.off}"
+        if websocket is not None:
+            client, server, state = websocket
+            line += f"  {self.dim}ws {client}↑ {server}↓ {state}{self.off}"
+        if error is not None:
+            line += f"  {self.red}{_safe(error.type)}: {_safe(error.message)}{self.off}"
+        return line
+
+    def message(self, message: ev.WebSocketMessage) -> str:
+        arrow = "→ app" if message.sender == "client" else "← app"
+        if message.text is not None:
+            preview = repr(message.text[:60])
+        else:
+            preview = (message.data or b"")[:24].hex(" ")
+        return (
+            f"         {self.dim}ws {arrow} {self.size(message.size)}{self.off}  {_safe(preview)}"
+        )
+
+    def events_dropped(self, event: ev.EventsDropped) -> str:
+        return f"{self.yellow}{event.count} events dropped ({_safe(event.where)}){self.off}"
+
+    def lines_dropped(self, count: int) -> str:
+        return f"{self.yellow}{count} lines dropped: the output could not keep up{self.off}"
+
+    def peer(self, origin: str, what: str) -> str:
+        return f"{self.dim}{origin} {_safe(what)}{self.off}"
+
+
+_PLAIN = LineFormat(color=False)
+
+
+class _Summary:
+    """What the line of one running exchange needs: `Exchange`'s rules, nothing kept."""
+
+    __slots__ = (
+        "accepted",
+        "client_messages",
+        "closed_accepted",
+        "denied",
+        "error",
+        "received",
+        "request",
+        "response",
+        "sent",
+        "server_messages",
+    )
+
+    def __init__(self, request: ev.RequestStarted) -> None:
+        self.request = request
+        self.response: int | None = None
+        self.denied: int | None = None
+        self.accepted = False
+        self.closed_accepted: bool | None = None
+        self.error: ev.AppFailed | None = None
+        self.sent = self.received = self.client_messages = self.server_messages = 0
+
+    def apply(self, event: ev.AnyEvent) -> None:
+        # `type(...) is`: a chain of `isinstance` misses costs ~70 ns each on Structs.
+        if type(event) is ev.RequestBodyChunk:
+            self.sent += event.size
+        elif type(event) is ev.ResponseBodyChunk:
+            self.received += event.size
+        elif type(event) is ev.ResponseStarted:
+            self.response = event.status
+        elif type(event) is ev.WebSocketMessage:
+            if event.sender == "client":
+                self.client_messages += 1
+            else:
+                self.server_messages += 1
+        elif type(event) is ev.ResponseBodyWritten:
+            self.received += event.size
+        elif type(event) is ev.ResponseRestarted:
+            if self.received == 0:  # PEP 3333: unsent headers are replaced
+                self.response = event.status
+        elif type(event) is ev.AppFailed:
+            self.error = event
+        elif type(event) is ev.WebSocketAccepted:
+            self.accepted = True
+        elif type(event) is ev.WebSocketDenied:
+            self.denied = event.status
+        elif type(event) is ev.WebSocketClosed and self.closed_accepted is None:
+            self.closed_accepted = event.accepted
+
+    def line(self, fmt: LineFormat, finished: ev.ExchangeFinished, origin: str | None) -> str:
+        websocket = self.request.kind == "websocket"
+        status = self.denied
+        if status is None:
+            if websocket and self.accepted:
+                status = 101
+            elif self.response is not None:
+                status = self.response
+            elif websocket and self.closed_accepted is False:
+                status = 403  # ASGI: close before accept is an HTTP 403 to the client
+        ws = None
+        if websocket:
+            failed = self.error is not None or finished.outcome == "failed"
+            ws = (self.client_messages, self.server_messages, "failed" if failed else "closed")
+        return fmt.exchange(
+            self.request,
+            status,
+            finished.total_ns,
+            self.sent,
+            self.received,
+            ws,
+            self.error,
+            origin,
+        )
+
+
+def exchange_line(fmt: LineFormat, exchange: Exchange, origin: str | None = None) -> str:
+    """The line of a folded exchange (the filtered log's; the same as `_Summary.line`)."""
     request = exchange.request
     assert request is not None
-    status = exchange.status
-    style = _STATUS_STYLE.get((status or 0) // 100, "magenta")
-    shown = "ERR" if status is None else str(status)
-    clock = time.strftime("%H:%M:%S", time.localtime(request.wall_time))
-    target = request.path + ("?" + request.query.decode("latin-1") if request.query else "")
-    duration = "" if exchange.duration_ns is None else f"{exchange.duration_ns / 1e6:8.1f} ms"
-    sent, received = size(exchange.request_body.size), size(exchange.response_body.size)
-    line = (
-        f"{clock} {request.source:5} {request.method:7} [{style}]{shown:>3}[/] "
-        f"{duration} ↑{sent:>9} ↓{received:>9}  {escape(target)}"
-    )
-    if origin is not None:
-        line += f"  [dim]{escape(str(origin))}[/]"
+    ws = None
     if exchange.is_websocket:
         counts = exchange.message_counts
-        line += f"  [dim]ws {counts['client']}↑ {counts['server']}↓ {exchange.state}[/]"
-    if exchange.error is not None:
-        line += f"  [red]{escape(exchange.error.type)}: {escape(exchange.error.message)}[/]"
-    return line
+        ws = (counts["client"], counts["server"], exchange.state)
+    return fmt.exchange(
+        request,
+        exchange.status,
+        exchange.duration_ns,
+        exchange.request_body.size,
+        exchange.response_body.size,
+        ws,
+        exchange.error,
+        origin,
+    )
 
 
-def message_line(message: ev.WebSocketMessage) -> str:
-    arrow = "→ app" if message.sender == "client" else "← app"
-    if message.text is not None:
-        preview = repr(message.text[:60])
-    else:
-        preview = (message.data or b"")[:24].hex(" ")
-    return f"         [dim]ws {arrow} {size(message.size):>9}[/]  {escape(preview)}"
+class LineWriter:
+    """Writes lines on a daemon thread of its own; `put` never waits for the stream.
+
+    Past `max_lines` waiting, new lines are dropped and counted; once the writer has caught up
+    it writes one line (`dropped_line(count)`) saying how many. A stream that fails (a closed
+    pipe) ends the writing; later lines are dropped quietly.
+    """
+
+    def __init__(
+        self,
+        stream: Stream,
+        max_lines: int = DEFAULT_MAX_LINES,
+        dropped_line: Callable[[int], str] = _PLAIN.lines_dropped,
+    ) -> None:
+        self.stream = stream
+        self.max_lines = max_lines
+        self.dropped_line = dropped_line
+        self.dropped = 0
+        """Lines dropped since the start."""
+        self._pending: list[str] = []
+        self._unreported = 0
+        self._open = True
+        self._ready = threading.Condition(threading.Lock())
+        self._thread = threading.Thread(target=self._run, name="inspector-console", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)  # a daemon thread dies at exit with its lines unwritten
+
+    def put(self, lines: Sequence[str]) -> None:
+        with self._ready:
+            if not self._open:
+                self.dropped += len(lines)
+                return
+            room = self.max_lines - len(self._pending)
+            if room < len(lines):
+                lost = len(lines) - max(room, 0)
+                self.dropped += lost
+                self._unreported += lost
+                lines = lines[: max(room, 0)]
+            self._pending.extend(lines)
+            self._ready.notify()
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Write what is queued (waiting at most `timeout` seconds for the stream), then stop."""
+        atexit.unregister(self.close)
+        with self._ready:
+            self._open = False
+            self._ready.notify()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while self._open and not self._pending and not self._unreported:
+                    self._ready.wait()
+                lines, self._pending = self._pending, []
+                dropped, self._unreported = self._unreported, 0
+            if not lines and not dropped:
+                return  # closed, and all written
+            report = [self.dropped_line(dropped)] if dropped else []
+            if not self._write("\n".join(lines + report) + "\n"):
+                with self._ready:
+                    self._open = False
+                    self.dropped += len(lines) + len(self._pending)
+                    self._pending.clear()
+                return
+
+    def _write(self, text: str) -> bool:
+        try:
+            try:
+                self.stream.write(text)
+            except UnicodeEncodeError:  # a stdout that cannot show "↑": show "?" instead
+                encoding = getattr(self.stream, "encoding", None) or "ascii"
+                self.stream.write(text.encode(encoding, "replace").decode(encoding))
+            self.stream.flush()
+        except (OSError, ValueError):  # a closed pipe or file: nobody reads any more
+            return False
+        return True
 
 
 class ConsoleLog:
-    """Subscribe with `bus.subscribe(ConsoleLog())`; `filter_text` keeps matching exchanges."""
+    """Subscribe with `bus.subscribe(log)`, and `log.close()` after the bus is closed.
 
-    def __init__(self, console: Console | None = None, filter_text: str = "") -> None:
-        self.console = console or Console(highlight=False, soft_wrap=True)
-        self.exchanges: dict[str, Exchange] = {}
-        self.origins: dict[str, Origin] = {}
-        self.keep = compile_filter(filter_text)
+    `filter_text` keeps the matching exchanges (and their WebSocket messages, judged on the
+    exchange as it stands when each arrives); `color` None means colour on a terminal unless
+    `NO_COLOR` is set. An exchange whose `RequestStarted` was not seen (dropped, or forgotten
+    past `MAX_OPEN`) prints nothing.
+    """
 
     MAX_OPEN = 10_000
-    """Exchanges kept while they run; one whose finish never comes is dropped past this."""
+    """Exchanges kept while they run; the oldest is forgotten past this (its finish is lost)."""
+
+    def __init__(
+        self,
+        stream: Stream | None = None,
+        filter_text: str = "",
+        color: bool | None = None,
+        *,
+        max_lines: int = DEFAULT_MAX_LINES,
+    ) -> None:
+        stream = sys.stdout if stream is None else stream
+        if color is None:
+            isatty = getattr(stream, "isatty", None)
+            color = not os.environ.get("NO_COLOR") and isatty is not None and bool(isatty())
+        self.format = LineFormat(color)
+        self.writer = LineWriter(stream, max_lines, self.format.lines_dropped)
+        self.keep = compile_filter(filter_text)
+        self.origins: dict[str, str] = {}
+        """Exchange id prefix to the shown origin, from `PeerConnected`."""
+        self._summaries: dict[str, _Summary] = {}
+        self._exchanges: dict[str, Exchange] = {}
+        self._feed = self._fold if filter_text.strip() else self._summarize
 
     def __call__(self, events: Sequence[ev.Event]) -> None:
-        fold(events, self.exchanges)
-        while len(self.exchanges) > self.MAX_OPEN:
-            del self.exchanges[next(iter(self.exchanges))]
+        lines: list[str] = []
+        self._feed(events, lines)
+        if lines:
+            self.writer.put(lines)
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def _summarize(self, events: Sequence[ev.Event], lines: list[str]) -> None:
+        summaries = self._summaries
+        for event in cast("Sequence[ev.AnyEvent]", events):
+            xid = event.exchange_id
+            if type(event) is ev.ExchangeFinished:
+                summary = summaries.pop(xid, None)
+                if summary is not None:
+                    lines.append(summary.line(self.format, event, self.origins.get(prefix_of(xid))))
+            elif type(event) is ev.RequestStarted:
+                summary = summaries.get(xid)
+                if summary is None:
+                    summaries[xid] = _Summary(event)
+                    if len(summaries) > self.MAX_OPEN:
+                        del summaries[next(iter(summaries))]
+                else:
+                    summary.request = event
+            elif xid:
+                summary = summaries.get(xid)
+                if summary is not None:
+                    summary.apply(event)
+                    if type(event) is ev.WebSocketMessage:
+                        lines.append(self.format.message(event))
+            else:
+                self._other(event, lines)
+
+    def _fold(self, events: Sequence[ev.Event], lines: list[str]) -> None:
+        exchanges = self._exchanges
         for event in events:
+            xid = event.exchange_id
+            if not xid:
+                self._other(event, lines)
+                continue
+            exchange = exchanges.get(xid)
+            if exchange is None:
+                if not isinstance(event, ev.RequestStarted):
+                    continue  # its start was lost (dropped, or forgotten past MAX_OPEN)
+                exchange = exchanges[xid] = Exchange(xid)
+                if len(exchanges) > self.MAX_OPEN:
+                    del exchanges[next(iter(exchanges))]
+            exchange.apply(event)
             if isinstance(event, ev.WebSocketMessage):
-                exchange = self.exchanges.get(event.exchange_id)
-                if exchange is not None and self.keep(exchange):
-                    self.console.print(message_line(event))
+                if self.keep.test(exchange):
+                    lines.append(self.format.message(event))
             elif isinstance(event, ev.ExchangeFinished):
-                exchange = self.exchanges.pop(event.exchange_id, None)
-                if exchange is not None and exchange.request is not None and self.keep(exchange):
-                    origin = self.origins.get(prefix_of(event.exchange_id))
-                    self.console.print(exchange_line(exchange, origin))
-            elif isinstance(event, ev.EventsDropped):
-                self.console.print(f"[yellow]{event.count} events dropped ({event.where})[/]")
-            elif isinstance(event, ev.PeerConnected):
-                origin = self.origins[event.prefix] = Origin(event.host, event.pid, event.name)
-                self.console.print(
-                    f"[dim]{escape(str(origin))} on {escape(event.host)} connected[/]"
-                )
-            elif isinstance(event, ev.PeerDisconnected):
-                origin = self.origins.get(event.prefix)
-                self.console.print(f"[dim]{escape(str(origin))} {escape(event.reason)}[/]")
+                del exchanges[xid]
+                if self.keep.test(exchange):
+                    origin = self.origins.get(prefix_of(xid))
+                    lines.append(exchange_line(self.format, exchange, origin))
+
+    def _other(self, event: ev.Event, lines: list[str]) -> None:
+        """Events of no exchange: reports of drops, and peers coming and going."""
+        if isinstance(event, ev.EventsDropped):
+            lines.append(self.format.events_dropped(event))
+        elif isinstance(event, ev.PeerConnected):
+            origin = _safe(str(Origin(event.host, event.pid, event.name)))
+            self.origins[event.prefix] = origin
+            lines.append(self.format.peer(origin, f"on {event.host} connected"))
+        elif isinstance(event, ev.PeerDisconnected):
+            origin = self.origins.get(event.prefix, f"peer {_safe(event.prefix)}")
+            lines.append(self.format.peer(origin, event.reason))

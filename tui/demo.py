@@ -2,8 +2,10 @@
 
 The app (JSON API, form POST, a slow endpoint, an error, Server-Sent Events and a WebSocket
 echo) is served by uvicorn on 127.0.0.1, wrapped by `ASGIInspectorMiddleware`; `inspect-proxy`
-sits in front of it, and a traffic generator calls the proxy every so often. Both capture
-points feed one bus, so the viewer shows each exchange as the proxy saw it and as the app did.
+sits in front of it, and a traffic generator calls the proxy every so often. This process is
+the hot side, as a user's app and proxy would be: both capture points record into one sink,
+and the viewer runs in a child process (`tui.observer`), showing each exchange as the proxy
+saw it and as the app did.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import asyncio
 import contextlib
 import itertools
 import json
+import signal
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
@@ -26,7 +30,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import connect
 
-from inspector import ASGIInspectorMiddleware, EventBus
+from inspector import ASGIInspectorMiddleware
+from inspector.records import Recorder
 
 ITEMS = [{"id": 1, "name": "kettle", "price": 24.5}, {"id": 2, "name": "teapot", "price": 18.0}]
 
@@ -65,7 +70,7 @@ async def echo(websocket: WebSocket) -> None:
             await websocket.send_text("echo: " + await websocket.receive_text())
 
 
-def demo_app(bus: EventBus | None) -> Starlette:
+def demo_app(bus: Recorder | None) -> Starlette:
     routes = [
         Route("/api/items", items),
         Route("/form", form, methods=["POST"]),
@@ -103,46 +108,61 @@ async def traffic(base: str, pause: float) -> None:
             await asyncio.sleep(pause)
 
 
+class _Discard:
+    """A recorder for the capture point `--capture` leaves out."""
+
+    def record(self, *fields: Any) -> None:
+        pass
+
+    def failed(self, exchange_id: str, where: str, exc: BaseException) -> None:
+        pass
+
+
 async def main(args: argparse.Namespace) -> None:
     from inspector.proxy import Proxy, ProxyConfig, parse_address
-    from tui.cli import Outputs
+    from tui.cli import _set_soon
+    from tui.observer import ObserverChild
 
-    bus = EventBus()
-    outputs = Outputs(args, bus)
-    app = demo_app(bus if args.capture in ("asgi", "both") else None)
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, stopped.set)
+    observer = ObserverChild(args, name="inspector demo", on_stop=lambda: _set_soon(loop, stopped))
+    sink = observer.sink
+    app = demo_app(sink if args.capture in ("asgi", "both") else None)
     config = uvicorn.Config(app, host="127.0.0.1", port=args.app_port, log_level="critical")
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
-    while not server.started:
-        if serving.done():
-            await serving  # re-raise a failure to bind, for one
-            raise OSError(f"the demo app could not serve on 127.0.0.1:{args.app_port}")
-        await asyncio.sleep(0.02)
-    app_port = server.servers[0].sockets[0].getsockname()[1]
-    proxy_bus = bus if args.capture in ("proxy", "both") else EventBus()
-    proxy = Proxy(ProxyConfig(("127.0.0.1", app_port), parse_address(args.port)), proxy_bus)
-    await proxy.start()
-    base = f"http://127.0.0.1:{proxy.port}"
-    where = f"demo app on http://127.0.0.1:{app_port} behind inspect-proxy on {base}"
-    print(where, flush=True)
-    tasks = [asyncio.create_task(traffic(base, args.pause)), serving]
-    if args.duration is not None:
-        tasks.append(asyncio.create_task(asyncio.sleep(args.duration)))
-    # Replays go to the app itself: through the proxy they would be captured three times.
-    replay_base = f"http://127.0.0.1:{app_port}"
-    viewer = outputs.run("inspector demo", where, replay_base=replay_base)
-    tasks.append(asyncio.create_task(viewer))
+    tasks: list[asyncio.Task[Any]] = [serving]
+    proxy: Proxy | None = None
     try:
+        while not server.started:
+            if serving.done():
+                await serving  # re-raise a failure to bind, for one
+                raise OSError(f"the demo app could not serve on 127.0.0.1:{args.app_port}")
+            await asyncio.sleep(0.02)
+        app_port = server.servers[0].sockets[0].getsockname()[1]
+        recorder = sink if args.capture in ("proxy", "both") else _Discard()
+        proxy = Proxy(ProxyConfig(("127.0.0.1", app_port), parse_address(args.port)), recorder)
+        await proxy.start()
+        base = f"http://127.0.0.1:{proxy.port}"
+        where = f"demo app on http://127.0.0.1:{app_port} behind inspect-proxy on {base}"
+        print(where, flush=True)
+        # Replays go to the app itself: through the proxy they would be captured three times.
+        observer.start("inspector demo", where, f"http://127.0.0.1:{app_port}")
+        tasks.append(asyncio.create_task(traffic(base, args.pause)))
+        tasks.append(asyncio.create_task(stopped.wait()))
+        if args.duration is not None:
+            tasks.append(asyncio.create_task(asyncio.sleep(args.duration)))
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in tasks[:1] + tasks[2:]:
+        for task in tasks[1:]:
             task.cancel()
-        await proxy.close()
+        if proxy is not None:
+            await proxy.close()
         server.should_exit = True
         await serving
-        if proxy_bus is not bus:
-            proxy_bus.close()
-        outputs.close()
+        observer.close()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

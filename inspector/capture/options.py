@@ -1,31 +1,27 @@
-"""What both middlewares share: their options, and the factories the bus thread runs.
+"""What both middlewares share: their options, and how they describe an app's exception.
 
-Capture records raw facts (`bus.record(factory, *args)`); the factories here turn them into
-events on the bus thread: normalising and masking headers, cutting bodies to the capture limit.
+Capture records raw facts (`record(TAG, exchange_id, at_ns, data...)`, see `inspector.records`);
+the observer turns them into events, masking the headers named by `redact` there.
 """
 
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
-from inspector import redact
-from inspector.bus import EventBus, default_bus
-from inspector.events import AppFailed, Headers, Snapshot
-from inspector.redact import mask_snapshot
-from inspector.sink import bus_to
+from inspector import runtime
+from inspector.records import FAILED, Recorder
+from inspector.redact import SENSITIVE_HEADERS
 
 DEFAULT_BODY_LIMIT = 1 << 20
-REDACTED = redact.REDACTED.encode()
-SENSITIVE_HEADERS = redact.SENSITIVE_HEADERS
 
 
 class CaptureOptions:
     """Configuration shared by `ASGIInspectorMiddleware` and `WSGIInspectorMiddleware`.
 
-    bus: where events go: a bus, or a bus address such as "tcp://127.0.0.1:7999" (default:
-        the process-wide bus, which streams to `INSPECTOR_BUS` or the per-user default).
+    bus: where records go: a `Recorder` (an `EventBus`, a `Sink`), or a bus address such as
+        "tcp://127.0.0.1:7999" (default: the process-wide sink, see `inspector.runtime`).
     body_limit: bytes kept per direction per exchange (and per WebSocket message); the rest is
         counted, not kept.
     redact: header names to mask in captured events (True: the usual secrets). Off by default:
@@ -35,7 +31,7 @@ class CaptureOptions:
 
     def __init__(
         self,
-        bus: EventBus | str | None = None,
+        bus: Recorder | str | None = None,
         body_limit: int = DEFAULT_BODY_LIMIT,
         redact: bool | Iterable[str] = False,
         enabled: bool = True,
@@ -43,62 +39,48 @@ class CaptureOptions:
         if body_limit < 0:
             raise ValueError("body_limit must be >= 0")
         if isinstance(bus, str):
-            bus = bus_to(bus)
-        self.bus = bus if bus is not None else default_bus()
+            bus = runtime.sink_to(bus)
+        elif bus is None and enabled:
+            bus = runtime.default_sink()
+        self.bus = bus
+        self.record = bus.record if bus is not None else _nowhere
+        self.failed = getattr(bus, "failed", _nowhere)
         self.body_limit = body_limit
-        self.redact: frozenset[bytes] | None = _redact_set(redact)
-        self.enabled = enabled
+        self.redact: list[bytes] | None = redact_list(redact)
+        self.enabled = enabled and bus is not None
 
 
-def _redact_set(redact: bool | Iterable[str]) -> frozenset[bytes] | None:
+def _nowhere(*fields: Any) -> None:
+    pass
+
+
+def redact_list(redact: bool | Iterable[str]) -> list[bytes] | None:
+    """The lower-case header names to mask, as the records carry them (None: mask nothing)."""
     if redact is True:
         names: Iterable[str] = SENSITIVE_HEADERS
     elif redact is False:
         return None
+    elif isinstance(redact, str):
+        names = (redact,)
     else:
         names = redact
-    return frozenset(name.lower().encode("latin-1") for name in names) or None
+    return sorted({name.lower().encode("latin-1") for name in names}) or None
 
 
-def headers_from(raw: Iterable[Any], redact: frozenset[bytes] | None) -> Headers:
-    """ASGI headers (any iterable of 2-item byte pairs) as a tuple of tuples, masked."""
-    return mask(tuple(map(tuple, raw)), redact)
+def record_failure(options: CaptureOptions, xid: str, at: int, exc: BaseException) -> None:
+    """The app's exception, described once now (it is about to propagate, unchanged)."""
+    try:
+        cls = type(exc)
+        module = cls.__module__
+        name = cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+        text = "".join(traceback.format_exception(exc))
+        options.record(FAILED, xid, at, name, _message(exc), text)
+    except Exception as error:  # a hostile __str__ must not change what the app raised
+        options.failed(xid, "app failure", error)
 
 
-def mask(headers: Headers, redact: frozenset[bytes] | None) -> Headers:
-    if redact is None:
-        return headers
-    return tuple((n, REDACTED if n.lower() in redact else v) for n, v in headers)
-
-
-def snapshot(
-    raw: Mapping[str, Any], redact: frozenset[bytes] | None, omit: Callable[[str], object]
-) -> Snapshot:
-    """The scope or environ, lazily JSON-safe, without the keys `omit` names: the headers,
-    which the event holds already (parsed, in order, masked)."""
-    if redact is None:
-        return Snapshot(raw, omit=omit)
-    names = [name.decode("latin-1") for name in redact]
-    return Snapshot(raw, lambda safe: mask_snapshot(safe, names), omit)
-
-
-def cut(cls: Any, exchange_id: str, at_ns: int, body: bytes, keep: int, *rest: Any) -> Any:
-    """Build a body event keeping the first `keep` bytes of `body` (on the bus thread)."""
-    size = len(body)
-    return cls(exchange_id, at_ns, body if keep >= size else body[:keep], size, *rest)
-
-
-def app_failed(xid: str, at: int, exc: BaseException, response_started: bool) -> AppFailed:
-    """The app's exception, formatted on the bus thread (its frames have finished by then)."""
-    cls = type(exc)
-    name = (
-        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-    )
-    return AppFailed(
-        xid,
-        at,
-        type=name,
-        message=str(exc),
-        traceback="".join(traceback.format_exception(exc)),
-        response_started=response_started,
-    )
+def _message(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return f"<{type(exc).__qualname__}>"

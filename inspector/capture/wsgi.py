@@ -10,6 +10,9 @@ Transparency rules this module keeps, each from PEP 3333:
 - `wsgi.file_wrapper` results are returned untouched, so the server can still use sendfile.
 - `wsgi.input` is wrapped only when a body may follow; the wrapper reads nothing by itself
   and records only what the app reads.
+
+Each fact is one record (see `inspector.records`): the environ as it was when the app was
+called, `start_response`'s arguments, body pieces cut to what may still be kept.
 """
 
 from __future__ import annotations
@@ -17,31 +20,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from inspector.bus import EventBus
-from inspector.capture.options import (
-    DEFAULT_BODY_LIMIT,
-    CaptureOptions,
-    app_failed,
-    cut,
-    headers_from,
-    mask,
-    snapshot,
-)
-from inspector.events import (
-    ExchangeFinished,
-    Headers,
-    IterableClosed,
-    Outcome,
-    RequestBodyChunk,
-    RequestStarted,
-    ResponseBodyChunk,
-    ResponseBodyWritten,
-    ResponseFileSent,
-    ResponseRestarted,
-    ResponseStarted,
-    new_exchange_id,
-    now_ns,
-    wall_time,
+from inspector.capture.options import DEFAULT_BODY_LIMIT, CaptureOptions, record_failure
+from inspector.events import new_exchange_id, now_ns
+from inspector.records import (
+    BODY_READ,
+    BODY_SENT,
+    BODY_WRITTEN,
+    FILE_WRAPPED,
+    FINISHED,
+    ITERABLE_CLOSED,
+    WSGI_ENVIRON,
+    WSGI_STARTED,
+    Recorder,
 )
 
 Environ = dict[str, Any]
@@ -54,7 +44,7 @@ class WSGIInspectorMiddleware:
         self,
         app: WSGIApp,
         *,
-        bus: EventBus | str | None = None,
+        bus: Recorder | str | None = None,
         body_limit: int = DEFAULT_BODY_LIMIT,
         redact: bool | Iterable[str] = False,
         enabled: bool = True,
@@ -67,19 +57,17 @@ class WSGIInspectorMiddleware:
         if not options.enabled:
             return self.app(environ, start_response)
         xid = new_exchange_id()
-        exchange = _Exchange(xid, options, start_response)
         environ["inspector.exchange_id"] = xid
-        exchange.record(_request_started, xid, exchange.started, dict(environ), options.redact)
-        length = _body_length(environ)
+        options.record(WSGI_ENVIRON, xid, now_ns(), environ, options.redact)
+        exchange = _Exchange(xid, options, start_response)
         stream = environ.get("wsgi.input")
+        length = _body_length(environ)
         if length != 0 and stream is not None:
             environ["wsgi.input"] = _RecordedInput(stream, exchange, length)
-        else:
-            exchange.request_done = exchange.started
         try:
             result = self.app(environ, exchange.start_response)
         except Exception as exc:
-            exchange.failed(exc)
+            record_failure(options, xid, now_ns(), exc)
             exchange.finish("failed")
             raise
         except BaseException:
@@ -103,85 +91,82 @@ class _Exchange:
         "exhausted",
         "options",
         "record",
-        "request_done",
         "request_left",
         "response_left",
-        "response_start",
-        "started",
         "xid",
     )
 
     def __init__(self, xid: str, options: CaptureOptions, start_response: StartResponse) -> None:
         self.xid = xid
         self.options = options
-        self.record = options.bus.record
-        self.started = now_ns()
+        self.record = options.record
         self.request_left = self.response_left = options.body_limit
-        self.request_done: int | None = None
-        self.response_start: int | None = None
         self.exhausted = False
         self.error = False
         self._start_response = start_response
 
     def start_response(self, status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
         try:
-            at = now_ns()
-            redact = self.options.redact
-            if self.response_start is None:
-                self.response_start = at
-                self.record(_response_started, self.xid, at, status, tuple(headers), redact)
+            if exc_info and exc_info[0]:
+                error = _describe(exc_info[0][1])
+                self.record(WSGI_STARTED, self.xid, now_ns(), status, headers, error)
             else:
-                error = repr(exc_info[0][1]) if exc_info and exc_info[0] else ""
-                self.record(
-                    _response_restarted, self.xid, at, status, tuple(headers), error, redact
-                )
+                self.record(WSGI_STARTED, self.xid, now_ns(), status, headers)
         except Exception as exc:
-            self.options.bus.capture_failed(self.xid, "start_response", exc)
+            self.options.failed(self.xid, "start_response", exc)
         write = self._start_response(status, headers, *exc_info)
-        return self._recorded_write(write)
 
-    def _recorded_write(self, write: Callable[[bytes], object]) -> Callable[[bytes], object]:
         def recorded_write(data: bytes) -> object:
-            self.response_chunk(ResponseBodyWritten, data)
+            self.response_chunk(BODY_WRITTEN, data)
             return write(data)
 
         return recorded_write
 
-    def response_chunk(self, cls: Any, data: bytes, *rest: Any) -> None:
+    def response_chunk(self, tag: int, data: bytes) -> None:
         try:
-            if type(data) is not bytes:  # a view the app may change (or resize) once we return
-                data = bytes(data)
-            self.record(_response_chunk, self, now_ns(), cls, data, rest)
+            size, left = len(data), self.response_left
+            if size > left:
+                data, self.response_left = data[:left], 0
+            else:
+                self.response_left = left - size
+            if tag == BODY_SENT:
+                self.record(BODY_SENT, self.xid, now_ns(), data, size, True)
+            else:
+                self.record(BODY_WRITTEN, self.xid, now_ns(), data, size)
         except Exception as exc:
-            self.options.bus.capture_failed(self.xid, "response body", exc)
+            self.options.failed(self.xid, "response body", exc)
 
     def request_chunk(self, data: bytes, more: bool) -> None:
         try:
-            at = now_ns()
-            if type(data) is not bytes:
-                data = bytes(data)
-            self.record(_request_chunk, self, at, data, more)
-            if not more and self.request_done is None:
-                self.request_done = at
+            size, left = len(data), self.request_left
+            if size > left:
+                data, self.request_left = data[:left], 0
+            else:
+                self.request_left = left - size
+            self.record(BODY_READ, self.xid, now_ns(), data, size, more)
         except Exception as exc:
-            self.options.bus.capture_failed(self.xid, "wsgi.input", exc)
+            self.options.failed(self.xid, "wsgi.input", exc)
 
     def failed(self, exc: BaseException) -> None:
         self.error = True
-        self.record(app_failed, self.xid, now_ns(), exc, self.response_start is not None)
+        record_failure(self.options, self.xid, now_ns(), exc)
 
     def file_sent(self, wrapper: Any) -> None:
         # The server sends the file itself (maybe with sendfile): we never read it, and its
         # close() stays between the server and the wrapper.
         path = getattr(getattr(wrapper, "filelike", None), "name", None)
-        path = path if isinstance(path, str) else None
-        self.record(
-            ResponseFileSent, self.xid, now_ns(), "wsgi.file_wrapper", path, None, None, False
-        )
+        self.record(FILE_WRAPPED, self.xid, now_ns(), path if isinstance(path, str) else None)
         self.finish("completed")
 
-    def finish(self, outcome: Outcome) -> None:
-        self.record(_finished, self, now_ns(), outcome)
+    def finish(self, outcome: str) -> None:
+        self.record(FINISHED, self.xid, now_ns(), outcome)
+
+
+def _describe(exc: object) -> str:
+    try:
+        return repr(exc)
+    except Exception:
+        return f"<{type(exc).__qualname__}>"
 
 
 class _Response:
@@ -197,7 +182,7 @@ class _Response:
         exchange = self._exchange
         try:
             for chunk in self._result:
-                exchange.response_chunk(ResponseBodyChunk, chunk, True)
+                exchange.response_chunk(BODY_SENT, chunk)
                 yield chunk
                 # Let go before asking the app for more: it may resize a buffer it yielded a
                 # view of, which fails while anyone still holds the view (BufferError).
@@ -212,7 +197,7 @@ class _Response:
         close = getattr(self._result, "close", None)
         try:
             if close is not None:
-                exchange.record(IterableClosed, exchange.xid, now_ns())
+                exchange.record(ITERABLE_CLOSED, exchange.xid, now_ns())
                 close()
         except Exception as exc:
             exchange.failed(exc)
@@ -282,126 +267,3 @@ def _body_length(environ: Environ) -> int | None:
         return max(int(environ.get("CONTENT_LENGTH") or 0), 0)
     except ValueError:
         return None
-
-
-# Factories: these run on the bus thread, never on the request path. Only they change an
-# exchange's `request_left` and `response_left` (the capture budget still unspent).
-
-
-def _response_chunk(
-    exchange: _Exchange, at: int, cls: Any, data: Any, rest: tuple[Any, ...]
-) -> Any:
-    data = data if type(data) is bytes else bytes(data)
-    keep = min(exchange.response_left, len(data))
-    exchange.response_left -= keep
-    return cut(cls, exchange.xid, at, data, keep, *rest)
-
-
-def _request_chunk(exchange: _Exchange, at: int, data: Any, more: bool) -> RequestBodyChunk:
-    data = data if type(data) is bytes else bytes(data)
-    keep = min(exchange.request_left, len(data))
-    exchange.request_left -= keep
-    event: RequestBodyChunk = cut(RequestBodyChunk, exchange.xid, at, data, keep, more)
-    return event
-
-
-def _finished(exchange: _Exchange, at: int, outcome: Outcome) -> ExchangeFinished:
-    started, done, first = exchange.started, exchange.request_done, exchange.response_start
-    return ExchangeFinished(
-        exchange.xid,
-        at,
-        outcome,
-        None if done is None else done - started,
-        None if first is None else first - started,
-        at - started,
-    )
-
-
-def _request_started(
-    xid: str, at: int, environ: Environ, redact: frozenset[bytes] | None
-) -> RequestStarted:
-    # PEP 3333 "Unicode Issues": environ strings are bytes decoded as latin-1.
-    def raw(key: str, default: str = "") -> bytes:
-        return str(environ.get(key, default)).encode("latin-1", "replace")
-
-    path = raw("SCRIPT_NAME") + raw("PATH_INFO")
-    request_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    protocol = str(environ.get("SERVER_PROTOCOL", "HTTP/1.0"))
-    return RequestStarted(
-        xid,
-        at,
-        source="wsgi",
-        kind="http",
-        method=str(environ.get("REQUEST_METHOD", "GET")),
-        scheme=str(environ.get("wsgi.url_scheme", "http")),
-        http_version=protocol.removeprefix("HTTP/"),
-        path=path.decode("utf-8", "replace"),
-        raw_path=None if request_uri is None else raw("", request_uri).split(b"?", 1)[0],
-        query=raw("QUERY_STRING"),
-        headers=mask(_environ_headers(environ), redact),
-        client=_address(environ, "REMOTE_ADDR", "REMOTE_PORT"),
-        server=_address(environ, "SERVER_NAME", "SERVER_PORT"),
-        wall_time=wall_time(at),
-        snapshot=snapshot(environ, redact, _header_name),
-    )
-
-
-_NOT_A_HEADER = b""
-_header_names: dict[str, bytes] = {}
-"""Environ key -> header name (b"" for other keys); bounded, as clients choose header names."""
-
-
-def _header_name(key: str) -> bytes:
-    if key.startswith("HTTP_"):
-        key = key[5:]
-    elif key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-        return _NOT_A_HEADER
-    return key.replace("_", "-").lower().encode("latin-1", "replace")
-
-
-def _environ_headers(environ: Environ) -> Headers:
-    # PEP 3333 keeps request headers as HTTP_* keys, CONTENT_TYPE and CONTENT_LENGTH.
-    names = _header_names
-    headers = []
-    for key, value in environ.items():
-        name = names.get(key)
-        if name is None:
-            name = _header_name(key)
-            if len(names) < 4096:
-                names[key] = name
-        if name and (value or key[0] == "H"):  # an empty CONTENT_* means "not sent"
-            # PEP 3333 says latin-1; an outer middleware may have put other text in.
-            headers.append((name, str(value).encode("latin-1", "replace")))
-    return tuple(headers)
-
-
-def _address(environ: Environ, host_key: str, port_key: str) -> tuple[str, int | None] | None:
-    host = environ.get(host_key)
-    if host is None:
-        return None
-    port = environ.get(port_key)
-    return str(host), int(port) if port and str(port).isdigit() else None
-
-
-def _status(status: str) -> tuple[int, str]:
-    code, _, reason = status.partition(" ")
-    return int(code), reason
-
-
-def _response_started(
-    xid: str, at: int, status: str, headers: Any, redact: frozenset[bytes] | None
-) -> ResponseStarted:
-    code, reason = _status(status)
-    return ResponseStarted(xid, at, code, headers_from(_encoded(headers), redact), False, reason)
-
-
-def _response_restarted(
-    xid: str, at: int, status: str, headers: Any, error: str, redact: frozenset[bytes] | None
-) -> ResponseRestarted:
-    code, reason = _status(status)
-    return ResponseRestarted(xid, at, code, headers_from(_encoded(headers), redact), reason, error)
-
-
-def _encoded(headers: Iterable[tuple[str, str]]) -> Iterator[tuple[bytes, bytes]]:
-    for name, value in headers:
-        yield name.encode("latin-1", "replace"), value.encode("latin-1", "replace")

@@ -17,16 +17,8 @@ import asyncio
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from inspector.events import (
-    JSON,
-    ClientDisconnected,
-    RequestBodyChunk,
-    WebSocketHandshakeReceived,
-    new_exchange_id,
-    now_ns,
-)
+from inspector.events import JSON, new_exchange_id, now_ns
 from inspector.proxy import failures, timers
-from inspector.proxy import record as rec
 from inspector.proxy.http1 import CHUNKED, STOP, MessageReader, ProtocolError
 from inspector.proxy.request import IDEMPOTENT, read_request
 from inspector.proxy.state import (
@@ -39,8 +31,10 @@ from inspector.proxy.state import (
     UPGRADING,
     Flight,
     Shared,
+    record_body,
 )
 from inspector.proxy.upstream import UpstreamConnection
+from inspector.records import BODY_READ, CLIENT_GONE, HANDSHAKE_RECEIVED, PROXY_REQUEST
 
 if TYPE_CHECKING:
     from inspector.proxy.tunnel import Tunnel
@@ -51,7 +45,7 @@ REPLAY_LIMIT = 64 * 1024  # a request kept for one retry, only while it is this 
 class ClientConnection(asyncio.Protocol):
     def __init__(self, shared: Shared) -> None:
         self.shared = shared
-        self.record = shared.bus.record
+        self.record = shared.recorder.record
         self.reader = MessageReader(self)
         self.pending: deque[Flight] = deque()
         self.flight: Flight | None = None  # the request being read
@@ -134,11 +128,11 @@ class ClientConnection(asyncio.Protocol):
         at = now_ns()
         for flight in self.pending:
             if not flight.finished:
-                self.record(ClientDisconnected, flight.id, at)
+                self.record(CLIENT_GONE, flight.id, at)
                 flight.finish(self.record, "disconnected", at)
         self.pending.clear()
         if self.rejection is not None:
-            self.record(ClientDisconnected, self.rejection[0].id, at)
+            self.record(CLIENT_GONE, self.rejection[0].id, at)
         self._drop_rejection("the client closed the connection first")
         if self.upstream is not None:
             self.upstream.transport.close()
@@ -152,15 +146,14 @@ class ClientConnection(asyncio.Protocol):
         shared = self.shared
         request = read_request(data, start, end, shared.authorities, shared.upstream)
         method = request.method
-        flight = Flight(new_exchange_id(), now_ns(), method == b"HEAD", shared.body_limit)
+        flight = Flight(new_exchange_id(), method == b"HEAD", shared.body_limit)
         flight.close = request.close
+        at = now_ns()
         self.record(
-            rec.request_started,
+            PROXY_REQUEST,
             flight.id,
-            flight.started,
-            data,
-            start,
-            end,
+            at,
+            data[start:end],  # the head through the CRLF ending its last field line
             request.websocket,
             self.client,
             shared.server,
@@ -182,8 +175,8 @@ class ClientConnection(asyncio.Protocol):
             flight.upgrade = True
             flight.websocket = request.websocket
             if request.websocket:
-                self.record(WebSocketHandshakeReceived, flight.id, flight.started)
-            flight.request_done = flight.started
+                self.record(HANDSHAKE_RECEIVED, flight.id, at)
+            flight.request_done = True  # it has no body (see `read_request`)
             self.waiting(flight)
             return STOP, 0
         return request.framing, request.length
@@ -191,15 +184,15 @@ class ClientConnection(asyncio.Protocol):
     def body(self, data: bytes, start: int, end: int, last: bool) -> None:
         flight = self.flight
         assert flight is not None
-        flight.request_left = rec.record_body(
-            self.record, RequestBodyChunk, flight.id, flight.request_left, data, start, end, last
+        flight.request_left = record_body(
+            self.record, BODY_READ, flight.id, flight.request_left, data, start, end, last
         )
         replay = flight.replay
         if replay is not None and end > start:
             small = len(replay) + end - start <= REPLAY_LIMIT
             flight.replay = replay + data[start:end] if small else None
         if last:
-            flight.request_done = now_ns()
+            flight.request_done = True
             self.waiting(flight)
 
     def trailers(self, block: bytes) -> None:
@@ -222,7 +215,7 @@ class ClientConnection(asyncio.Protocol):
         if not self.pending or self.closed:
             return
         flight = self.pending[0]
-        if flight.response_start is not None or flight.waiting is None:
+        if flight.response_started or flight.waiting is None:
             return
         left = flight.waiting + self.shared.timeout_ns - now_ns()
         if left > 0:
@@ -310,7 +303,7 @@ class ClientConnection(asyncio.Protocol):
         exchange still held ends as failed, saying `why` it got no (whole) response."""
         self.closing = True
         for flight in self.pending:
-            started = flight.response_start is not None
+            started = flight.response_started
             kind = "inspector.proxy.ResponseCut" if started else "inspector.proxy.NotAnswered"
             failures.fail(self, flight, kind, why)
         self.pending.clear()

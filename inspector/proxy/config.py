@@ -11,7 +11,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from inspector.capture.options import DEFAULT_BODY_LIMIT, SENSITIVE_HEADERS
+from inspector.capture.options import DEFAULT_BODY_LIMIT
+from inspector.redact import SENSITIVE_HEADERS
 
 DEFAULT_MAX_WS_MESSAGES = 10_000
 

@@ -2,10 +2,10 @@
 
 A malformed request gets 400 (after the responses to the requests before it, RFC 9112
 §9.3.2), a refused one 421 or 405, a head that stalls 408 (see `timers`), an unreachable
-upstream 502 and a silent one 504: short plain-text answers that close that client's
-connection only. When no answer can be written in its place (a response is on the wire), the
-connection closes instead. Each such exchange ends with an `AppFailed` naming what went
-wrong (the upstream being the "app" of this hop).
+upstream 502 and a silent one 504: short plain-text answers (`error_response`) that close that
+client's connection only, recorded like any other response. When no answer can be written in
+its place (a response is on the wire), the connection closes instead. Each such exchange ends
+with a `FAILED` record naming what went wrong (the upstream being the "app" of this hop).
 """
 
 from __future__ import annotations
@@ -15,15 +15,37 @@ import socket
 import struct
 from typing import TYPE_CHECKING, Any
 
-from inspector.events import ResponseBodyChunk, new_exchange_id, now_ns
-from inspector.proxy import record as rec
+from inspector.events import Headers, new_exchange_id, now_ns
 from inspector.proxy.http1 import ProtocolError
 from inspector.proxy.state import STOPPED, Flight
+from inspector.records import BODY_SENT, FAILED, PROXY_ANSWERED, PROXY_BAD_REQUEST
 
 if TYPE_CHECKING:
     from inspector.proxy.client import ClientConnection
 
 _LINGER_ZERO = struct.pack("ii", 1, 0)
+
+REASONS = {
+    400: "Bad Request",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    421: "Misdirected Request",
+    502: "Bad Gateway",
+    504: "Gateway Timeout",
+}
+
+
+def error_response(status: int, text: str) -> tuple[bytes, Headers, bytes]:
+    """The proxy's own answer: (bytes on the wire, its headers, its body)."""
+    body = f"{status} {REASONS[status]}: {text}\n".encode()
+    headers: Headers = (
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", b"%d" % len(body)),
+        (b"connection", b"close"),
+    )
+    head = b"HTTP/1.1 %d %s\r\n" % (status, REASONS[status].encode())
+    head += b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+    return head + b"\r\n" + body, headers, body
 
 
 def connect_error(exc: OSError, upstream: str, timeout: float) -> str:
@@ -46,7 +68,7 @@ def malformed(connection: ClientConnection, error: ProtocolError) -> None:
             connection.rejection = (flight, error)
         else:
             answer(connection, flight, error, kind)
-    elif pending and pending[0] is flight and flight.response_start is None:
+    elif pending and pending[0] is flight and not flight.response_started:
         # Its head went upstream but its body is broken, and nothing was answered yet: the
         # proxy answers it instead of the upstream.
         answer(connection, flight, error, kind)
@@ -62,15 +84,15 @@ def malformed(connection: ClientConnection, error: ProtocolError) -> None:
         if pending:
             pending[-1].close = True
         else:  # its own response cannot complete: the client must see it cut
-            connection.close("its request was malformed", reset=flight.response_start is not None)
+            connection.close("its request was malformed", reset=flight.response_started)
 
 
 def unread(connection: ClientConnection, at: int, data: bytes) -> Flight:
     """A new exchange, started `at`, for a request head the proxy could not read from `data`."""
-    flight = Flight(new_exchange_id(), at, False, 0)
+    flight = Flight(new_exchange_id(), False, 0)
     head = data.split(b"\r\n\r\n", 1)[0][:4096]
     where = (connection.client, connection.shared.server, connection.snapshot)
-    connection.record(rec.bad_request_started, flight.id, at, head, *where)
+    connection.record(PROXY_BAD_REQUEST, flight.id, at, head, *where)
     return flight
 
 
@@ -85,12 +107,13 @@ def answer(connection: ClientConnection, flight: Flight, error: ProtocolError, k
         fail(connection, flight, kind, message)
         return
     at = now_ns()
-    wire, headers, body = rec.error_response(error.status, message)
-    connection.record(rec.proxy_failed, flight.id, at, kind, message, False)
-    connection.record(rec.own_response, flight.id, at, error.status, headers)
-    connection.record(ResponseBodyChunk, flight.id, at, body, len(body), False)
-    flight.response_start = at
-    flight.finish(connection.record, "failed", at)
+    wire, headers, body = error_response(error.status, message)
+    record = connection.record
+    record(FAILED, flight.id, at, kind, message, "")  # before the answer: not "started"
+    record(PROXY_ANSWERED, flight.id, at, error.status, headers)
+    record(BODY_SENT, flight.id, at, body, len(body), False)
+    flight.response_started = True
+    flight.finish(record, "failed", at)
     if connection.pending and connection.pending[0] is flight:
         connection.pending.popleft()
     connection.transport.write(wire)
@@ -98,13 +121,12 @@ def answer(connection: ClientConnection, flight: Flight, error: ProtocolError, k
 
 
 def fail(connection: ClientConnection, flight: Flight, kind: str, message: str) -> None:
-    """Ends `flight` as failed with an `AppFailed` (once; `response_started` says whether the
-    client got part of a response)."""
+    """Ends `flight` as failed, once (the observer tells from the records before whether the
+    client got part of a response). A proxy failure has no traceback."""
     if flight.finished:
         return
     at = now_ns()
-    started = flight.response_start is not None
-    connection.record(rec.proxy_failed, flight.id, at, kind, message, started)
+    connection.record(FAILED, flight.id, at, kind, message, "")
     flight.finish(connection.record, "failed", at)
 
 
@@ -115,7 +137,7 @@ def upstream_failed(
     if connection.closing:
         return
     pending = connection.pending
-    if pending and pending[0].response_start is None:
+    if pending and not pending[0].response_started:
         answer(connection, pending[0], ProtocolError(message, 502), kind)
         return
     if pending:  # the client has part of a response: all it can learn is the close

@@ -13,6 +13,10 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
+from inspector.heads import FIELD_LINES, REQUEST_LINE, STATUS_LINE, parse_fields
+
+__all__ = ["FIELD_LINES", "REQUEST_LINE", "STATUS_LINE", "parse_fields"]
+
 MAX_HEAD = 64 * 1024
 MAX_LINE = 4 * 1024
 
@@ -26,14 +30,6 @@ STOP = 5  # the bytes after this head are another protocol (101), or wait for th
 
 _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILERS, _UNTIL_CLOSE, _STOPPED = range(8)
 
-_TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-# RFC 9112 §3: request-line = method SP request-target SP HTTP-version CRLF.
-REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([^\x00-\x20\x7f]+) HTTP/1\.([01])\r\n")
-# RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ] (SP tolerated).
-STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9][0-9])(?: ([\t\x20-\x7e\x80-\xff]*))?\r\n")
-# RFC 9112 §5: field-line = field-name ":" OWS field-value OWS; no whitespace before the
-# colon (§5.1), no obs-fold (§5.2), no CR, LF or NUL in values (RFC 9110 §5.5): all rejected.
-FIELD_LINES = re.compile(rb"(?:" + _TOKEN + rb":[\t\x20-\x7e\x80-\xff]*\r\n)*")
 # RFC 9112 §7.1: chunk-size [ chunk-ext ] CRLF (BWS before ";" per §7.1.1).
 _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,15})[ \t]*(?:;[^\r\n]*)?\r\n")
 
@@ -285,13 +281,3 @@ def content_length(values: list[bytes]) -> int:
     if not item.isdigit() or len(item) > 18:
         raise ProtocolError("bad Content-Length")
     return int(item)
-
-
-def parse_fields(block: bytes) -> tuple[tuple[bytes, bytes], ...]:
-    """Field lines (already validated) as ordered (name, value) pairs, case kept."""
-    fields = []
-    for line in block.split(b"\r\n"):
-        if line:
-            name, _, value = line.partition(b":")
-            fields.append((name, value.strip(b" \t")))
-    return tuple(fields)

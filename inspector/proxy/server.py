@@ -2,23 +2,24 @@
 
 It runs in whatever asyncio loop is current (the CLI installs uvloop). `start()` binds (an
 OSError if it cannot), `port` is the port actually bound (so port 0 works), and `close()`
-stops listening and closes every client connection with its upstream connection.
+stops listening and closes every client connection with its upstream connection. What it
+captures goes to a `Recorder` (an in-process `EventBus`, or a `Sink` to a viewer) as records.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from inspector.bus import EventBus
 from inspector.proxy.client import ClientConnection
 from inspector.proxy.config import ProxyConfig
 from inspector.proxy.state import Shared
+from inspector.records import Recorder
 
 
 class Proxy:
-    def __init__(self, config: ProxyConfig, bus: EventBus) -> None:
+    def __init__(self, config: ProxyConfig, recorder: Recorder) -> None:
         self.config = config
-        self.bus = bus
+        self.recorder = recorder
         self._server: asyncio.Server | None = None
         self._shared: Shared | None = None
         self.port = config.listen[1]
@@ -32,7 +33,7 @@ class Proxy:
             lambda: ClientConnection(shared[0]), host, port, reuse_address=True
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
-        self._shared = Shared(self.config, self.bus, self.port)
+        self._shared = Shared(self.config, self.recorder, self.port)
         shared.append(self._shared)
 
     @property

@@ -1,8 +1,10 @@
 """What the relay's connections share: the proxy-wide settings, and one exchange in flight.
 
 `Shared` is built once per `Proxy.start()`; `Flight` is the per-exchange state the request
-side creates and the response side finishes. Both are plain slotted objects: they are touched
-on every request, so attribute access must stay cheap.
+side creates and the response side finishes, and `record_body` records a body piece against
+a flight's capture budget. Both classes are plain slotted objects: they are touched on every
+request, so attribute access must stay cheap. Nothing here builds an event: records are raw
+facts (see `inspector.records`), turned into events by the observer.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from inspector.bus import EventBus
-from inspector.events import ExchangeFinished, Outcome
+from inspector.events import Outcome, now_ns
 from inspector.proxy.config import ProxyConfig, format_address
+from inspector.records import FINISHED, Recorder
 
 if TYPE_CHECKING:
     from inspector.proxy.client import ClientConnection
@@ -31,11 +33,11 @@ class Shared:
     __slots__ = (
         "authorities",
         "body_limit",
-        "bus",
         "config",
         "connections",
         "count",
         "loop",
+        "recorder",
         "redact",
         "server",
         "timeout",
@@ -43,14 +45,16 @@ class Shared:
         "upstream",
     )
 
-    def __init__(self, config: ProxyConfig, bus: EventBus, port: int) -> None:
+    def __init__(self, config: ProxyConfig, recorder: Recorder, port: int) -> None:
         self.config = config
-        self.bus = bus
+        self.recorder = recorder
         self.loop = asyncio.get_running_loop()
         self.upstream = config.upstream_text
         self.server: tuple[str, int] = (config.listen[0], port)
         self.body_limit = config.body_limit
-        self.redact = config.redact_names
+        # The header names the observer masks, as the request record carries them.
+        names = config.redact_names
+        self.redact: list[bytes] | None = sorted(names) if names else None
         self.timeout = config.response_timeout
         self.timeout_ns = int(config.response_timeout * 1e9)
         self.connections: set[ClientConnection] = set()
@@ -83,34 +87,43 @@ class Flight:
         "request_done",
         "request_left",
         "response_left",
-        "response_start",
-        "started",
+        "response_started",
         "upgrade",
         "waiting",
         "websocket",
     )
 
-    def __init__(self, xid: str, started: int, head: bool, limit: int) -> None:
+    def __init__(self, xid: str, head: bool, limit: int) -> None:
         self.id = xid
-        self.started = started
         self.head = head  # a HEAD request: its response has no content (RFC 9110 §9.3.2)
         self.websocket = False
         self.upgrade = False  # an upgrade request: the client waits for the answer
         self.close = False  # the connection closes after this response
         self.request_left = limit
         self.response_left = limit
-        self.request_done: int | None = None
-        self.response_start: int | None = None
+        self.request_done = False  # the whole request was forwarded (a retry needs it)
+        self.response_started = False  # the client got (part of) an answer: no 504 then
         self.waiting: int | None = None  # since when the response head is awaited
         self.replay: bytes | None = None  # the request as forwarded, while it may be retried
         self.finished = False
 
     def finish(self, record: Record, outcome: Outcome, at: int) -> None:
-        """Records `ExchangeFinished` with its timings, once: every path that ends it ends here."""
-        if self.finished:
-            return
-        self.finished = True
-        started = self.started
-        request_ns = None if self.request_done is None else self.request_done - started
-        first = None if self.response_start is None else self.response_start - started
-        record(ExchangeFinished, self.id, at, outcome, request_ns, first, at - started)
+        """Records the exchange's end, once: every path that ends it ends here. (Its timings
+        are the observer's to derive from the records before.)"""
+        if not self.finished:
+            self.finished = True
+            record(FINISHED, self.id, at, outcome)
+
+
+def record_body(
+    record: Record, tag: int, xid: str, left: int, data: bytes, start: int, end: int, last: bool
+) -> int:
+    """Records the body piece `data[start:end]` (`BODY_READ` or `BODY_SENT`: `tag`) keeping at
+    most `left` bytes of it; returns how many may still be kept."""
+    size = end - start
+    keep = left if left < size else size
+    if keep == len(data):  # all of `data` (start is 0): no copy
+        record(tag, xid, now_ns(), data, size, not last)
+    else:
+        record(tag, xid, now_ns(), data[start : start + keep], size, not last)
+    return left - keep

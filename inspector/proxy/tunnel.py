@@ -2,31 +2,20 @@
 
 Bytes pass both ways unchanged, as before. For a WebSocket (RFC 6455) each direction gets a
 `FrameReader` that records messages (up to `max_ws_messages` per connection, each cut to the
-body limit), ping and pong (counted apart, with the same cap), and close frames with their
-code, reason and sender. Any other upgrade is relayed blind. When either side closes, so does
-the other, and the exchange ends.
+body limit), ping and pong (counted apart, with the same cap), and close frames, each with its
+sender and payload as read: still masked and compressed (the observer unmasks and inflates).
+Any other upgrade is relayed blind. When either side closes, so does the other, and the
+exchange ends.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from inspector.events import Sender, WebSocketClosed, now_ns
-from inspector.proxy import record as rec
-from inspector.proxy.http1 import field_values
+from inspector.events import Sender, now_ns
 from inspector.proxy.state import UPGRADING, Flight
-from inspector.proxy.websocket import (
-    BINARY,
-    CLOSE,
-    TEXT,
-    FrameReader,
-    Inflater,
-    Pieces,
-    closed_event,
-    deflate_params,
-    message_event,
-    relayed_event,
-)
+from inspector.proxy.websocket import CLOSE, FrameReader
+from inspector.records import PROXY_RESPONSE, WS_CLOSED, WS_CONTROL, WS_FRAME, Pieces
 
 if TYPE_CHECKING:
     from inspector.proxy.client import ClientConnection
@@ -39,11 +28,9 @@ class Tunnel:
         client: ClientConnection,
         upstream: UpstreamConnection,
         flight: Flight,
-        data: bytes,
-        start: int,
-        end: int,
-        low: bytes,
+        head: bytes,
     ) -> None:
+        """`head`: the 101's head, through the CRLF ending its last field line."""
         self.client = client
         self.upstream = upstream
         self.flight = flight
@@ -55,18 +42,13 @@ class Tunnel:
         self.max_messages = client.shared.config.max_ws_messages
         self.from_client_frames: FrameReader | None = None
         self.from_server_frames: FrameReader | None = None
-        at = flight.response_start = now_ns()
-        redact = client.shared.redact
+        flight.response_started = True
+        # The observer reads the 101 for what was agreed (subprotocol, permessage-deflate).
+        self.record(PROXY_RESPONSE, flight.id, now_ns(), head, flight.websocket)
         if flight.websocket:
-            self.record(rec.websocket_accepted, flight.id, at, data, start, end, redact)
             limit = client.shared.body_limit
-            # RFC 7692 §7.1: each direction's compression context, as the 101 agreed.
-            deflate = deflate_params(field_values(low, b"\r\nsec-websocket-extensions:"))
-            inflaters = (None, None) if deflate is None else tuple(map(Inflater, deflate))
-            self.from_client_frames = FrameReader(_Side(self, "client", inflaters[0]), limit)
-            self.from_server_frames = FrameReader(_Side(self, "server", inflaters[1]), limit)
-        else:
-            self.record(rec.response_started, flight.id, at, data, start, end, redact)
+            self.from_client_frames = FrameReader(_Side(self, "client"), limit)
+            self.from_server_frames = FrameReader(_Side(self, "server"), limit)
 
     def start(self, upstream_rest: bytes) -> None:
         """Take over both connections; the bytes each side sent after the handshake follow."""
@@ -89,7 +71,7 @@ class Tunnel:
                 frames.feed(data)
             except Exception as exc:  # capture must never break the relay
                 self.from_client_frames = None
-                self.client.shared.bus.capture_failed(self.flight.id, "proxy.websocket", exc)
+                self.client.shared.recorder.failed(self.flight.id, "proxy.websocket", exc)
 
     def from_upstream(self, data: bytes) -> None:
         self.client.transport.write(data)
@@ -99,7 +81,7 @@ class Tunnel:
                 frames.feed(data)
             except Exception as exc:
                 self.from_server_frames = None
-                self.client.shared.bus.capture_failed(self.flight.id, "proxy.websocket", exc)
+                self.client.shared.recorder.failed(self.flight.id, "proxy.websocket", exc)
 
     def stop_keeping(self) -> None:
         for frames in (self.from_client_frames, self.from_server_frames):
@@ -113,7 +95,7 @@ class Tunnel:
             flight = self.flight
             at = now_ns()
             if flight.websocket and not self.closed_by:  # RFC 6455 §7.1.5: no close frame
-                self.record(WebSocketClosed, flight.id, at, side, 1006, "", True)
+                self.record(WS_CLOSED, flight.id, at, side, 1006, "", True)
             flight.finish(self.record, "completed", at)
         if side == "client":
             self.upstream.transport.close()
@@ -124,33 +106,32 @@ class Tunnel:
 class _Side:
     """Records what one side of a WebSocket sent (the `FrameReader`'s sink)."""
 
-    __slots__ = ("inflater", "sender", "tunnel")
+    __slots__ = ("limit", "sender", "tunnel")
 
-    def __init__(self, tunnel: Tunnel, sender: Sender, inflater: Inflater | None) -> None:
+    def __init__(self, tunnel: Tunnel, sender: Sender) -> None:
         self.tunnel = tunnel
         self.sender: Sender = sender
-        self.inflater = inflater
+        self.limit = tunnel.client.shared.body_limit
 
     def message(self, opcode: int, pieces: Pieces, size: int, compressed: bool) -> None:
+        # Also a frame with a reserved opcode (RFC 6455 §5.2): it uses up the cap all the same.
         tunnel = self.tunnel
         if tunnel.messages >= tunnel.max_messages:
             tunnel.stop_keeping()
             return
         tunnel.messages += 1
         xid = tunnel.flight.id
-        if opcode != TEXT and opcode != BINARY:  # §5.2: reserved, meaning only an extension's
-            tunnel.record(relayed_event, xid, now_ns(), self.sender, opcode)
-            return
-        inflater = self.inflater if compressed else None
-        limit = tunnel.client.shared.body_limit
-        sender = self.sender
-        tunnel.record(message_event, xid, now_ns(), sender, opcode, pieces, size, limit, inflater)
+        tunnel.record(
+            WS_FRAME, xid, now_ns(), self.sender, opcode, pieces, size, compressed, self.limit
+        )
 
     def control(self, opcode: int, pieces: Pieces) -> None:
+        # §5.5: close, ping, pong (and reserved control opcodes), at most 125 bytes each.
         tunnel = self.tunnel
         if opcode == CLOSE:
             tunnel.closed_by.add(self.sender)
-            tunnel.record(closed_event, tunnel.flight.id, now_ns(), self.sender, pieces)
         elif tunnel.controls < tunnel.max_messages:  # they do not use up the messages' cap
             tunnel.controls += 1
-            tunnel.record(relayed_event, tunnel.flight.id, now_ns(), self.sender, opcode)
+        else:
+            return
+        tunnel.record(WS_CONTROL, tunnel.flight.id, now_ns(), self.sender, opcode, pieces)

@@ -14,9 +14,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from inspector.events import ResponseBodyChunk, now_ns
+from inspector.events import now_ns
 from inspector.proxy import failures
-from inspector.proxy import record as rec
 from inspector.proxy.http1 import (
     CHUNKED,
     FIELD_LINES,
@@ -32,7 +31,8 @@ from inspector.proxy.http1 import (
     field_values,
     tokens,
 )
-from inspector.proxy.state import CLOSE, FULL, IDLE, REJECT, RESUME, Flight
+from inspector.proxy.state import CLOSE, FULL, IDLE, REJECT, RESUME, Flight, record_body
+from inspector.records import BODY_SENT, PROXY_RESPONSE, PROXY_TRAILERS
 
 if TYPE_CHECKING:
     from inspector.proxy.client import ClientConnection
@@ -44,7 +44,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.record = client.record
         self.reader = MessageReader(self)
         self.flight: Flight | None = None  # the response being read
-        self.switch: tuple[Flight, bytes, int, int, bytes] | None = None
+        self.switch: tuple[Flight, bytes] | None = None  # a 101 and its head, for the Tunnel
         self.reused = False  # a response ended on it: it is a kept-alive connection
         self.detached = False  # it closed while idle: the next request opens a new one
 
@@ -149,7 +149,7 @@ class UpstreamConnection(asyncio.Protocol):
             and self.reader.idle
             and len(pending) == 1
             and pending[0].replay is not None
-            and pending[0].request_done is not None
+            and pending[0].request_done
             and not client.reader.inside
         )
 
@@ -165,17 +165,16 @@ class UpstreamConnection(asyncio.Protocol):
         flight = client.pending[0]
         flight.replay = None  # the client gets bytes of its answer: never sent again
         status = int(line.group(2))
-        low = data[line.end() - 2 : end].lower()
         if status < 200:
             if status == 101:  # RFC 9110 §15.2.2: the connection changes protocol
-                self.switch = (flight, data, start, end, low)
+                self.switch = (flight, data[start:end])
                 return STOP, 0
             return INTERIM, 0  # RFC 9110 §15.2: 100, 102, 103 precede the final response
-        at = now_ns()
-        flight.response_start = at
+        flight.response_started = True
         self.flight = flight
-        factory = rec.websocket_denied if flight.websocket else rec.response_started
-        self.record(factory, flight.id, at, data, start, end, client.shared.redact)
+        # For a WebSocket handshake, any final status but 101 is a denial (RFC 6455 §4.1).
+        self.record(PROXY_RESPONSE, flight.id, now_ns(), data[start:end], flight.websocket)
+        low = data[line.end() - 2 : end].lower()
         if line.group(1) == b"0":  # RFC 9112 §9.3: HTTP/1.0 closes unless kept alive
             keep = b"keep-alive" in tokens(field_values(low, b"\r\nconnection:"))
             flight.close = flight.close or not keep
@@ -202,14 +201,14 @@ class UpstreamConnection(asyncio.Protocol):
     def body(self, data: bytes, start: int, end: int, last: bool) -> None:
         flight = self.flight
         assert flight is not None
-        flight.response_left = rec.record_body(
-            self.record, ResponseBodyChunk, flight.id, flight.response_left, data, start, end, last
+        flight.response_left = record_body(
+            self.record, BODY_SENT, flight.id, flight.response_left, data, start, end, last
         )
 
     def trailers(self, block: bytes) -> None:
         flight = self.flight
         assert flight is not None
-        self.record(rec.trailers, flight.id, now_ns(), block, self.client.shared.redact)
+        self.record(PROXY_TRAILERS, flight.id, now_ns(), block)
 
     def end(self) -> None:
         client = self.client

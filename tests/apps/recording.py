@@ -15,8 +15,8 @@ def recording_bus() -> EventBus:
     if path:
 
         def write(events: Sequence[Event]) -> None:
-            with open(path, "a") as file:
-                file.write("".join(codec.dumps(e) + "\n" for e in events))
+            with open(path, "ab") as file:
+                file.write(codec.dump_lines(events))
 
         bus.subscribe(write)
     return bus

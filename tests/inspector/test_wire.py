@@ -59,8 +59,13 @@ def test_environment_chooses_the_address(monkeypatch: pytest.MonkeyPatch) -> Non
     assert default.path.endswith(".sock")
 
 
+def hello(prefix: str = "a", token: str | None = None, **changes: object) -> bytes:
+    line = wire.hello(prefix, "web-1", 42, "gunicorn", token, wall_offset_ns=1_700)
+    return json.dumps({**json.loads(line), **changes}).encode() + b"\n"
+
+
 def test_hello_round_trip() -> None:
-    line = wire.hello("abc", "web-1", 42, "gunicorn", "s3cret")
+    line = wire.hello("abc", "web-1", 42, "gunicorn", "s3cret", wall_offset_ns=-5)
     assert line.endswith(b"\n")
     assert line.count(b"\n") == 1
     hello = wire.check_hello(line, "s3cret")
@@ -70,7 +75,8 @@ def test_hello_round_trip() -> None:
         42,
         "gunicorn",
     )
-    assert wire.check_hello(wire.hello("abc", "h", 1, "", None), None)["pid"] == 1
+    assert (hello["v"], hello["wall_offset_ns"]) == (2, -5)
+    assert wire.check_hello(wire.hello("abc", "h", 1, "", None, 0), None)["pid"] == 1
 
 
 @pytest.mark.parametrize(
@@ -78,14 +84,19 @@ def test_hello_round_trip() -> None:
     [
         (b"GET / HTTP/1.1\r\n", None, "expected a hello line"),
         (b'{"protocol": "other"}\n', None, "expected a inspector-events hello"),
-        (
-            json.dumps({"protocol": wire.PROTOCOL, "v": 99, "prefix": "a", "pid": 1}).encode(),
-            None,
-            "protocol version 99 not supported",
-        ),
-        (wire.hello("a", "h", 1, "", None), "s3cret", "wrong or missing token"),
-        (wire.hello("a", "h", 1, "", "guess"), "s3cret", "wrong or missing token"),
-        (wire.hello("", "h", 1, "", None), None, "prefix and pid"),
+        (b"[1]\n", None, "expected a inspector-events hello"),
+        (hello(v=1), None, "protocol version 1 not supported \\(this is 2\\)"),
+        (hello(v=99), None, "protocol version 99 not supported"),
+        (hello(v="2"), None, "protocol version '2' not supported"),
+        (hello(), "s3cret", "wrong or missing token"),
+        (hello(token="guess"), "s3cret", "wrong or missing token"),
+        (hello(token=5), "s3cret", "wrong or missing token"),
+        (hello(""), None, "prefix and pid"),
+        (hello(pid=True), None, "prefix and pid"),
+        (hello(pid="42"), None, "prefix and pid"),
+        (hello(wall_offset_ns=None), None, "wall-clock offset"),
+        (hello(wall_offset_ns=1.5), None, "wall-clock offset"),
+        (b"[" * 100_000 + b"]" * 100_000, None, "expected a"),
     ],
 )
 def test_bad_hellos_say_why(line: bytes, token: str | None, error: str) -> None:
@@ -93,6 +104,50 @@ def test_bad_hellos_say_why(line: bytes, token: str | None, error: str) -> None:
         wire.check_hello(line, token)
 
 
+def test_a_hello_without_a_token_is_welcome_where_none_is_asked() -> None:
+    assert wire.check_hello(hello(token="anything"), None)["prefix"] == "a"
+
+
 def test_replies() -> None:
-    assert json.loads(wire.reply())["welcome"] is True
-    assert json.loads(wire.reply("wrong or missing token"))["error"] == "wrong or missing token"
+    welcome = json.loads(wire.reply())
+    assert (welcome["protocol"], welcome["v"], welcome["welcome"]) == (wire.PROTOCOL, 2, True)
+    refusal = json.loads(wire.reply("wrong or missing token"))
+    assert refusal["error"] == "wrong or missing token"
+    assert "welcome" not in refusal
+
+
+# -- frames -------------------------------------------------------------------------------------
+
+
+def test_a_frame_is_a_length_and_a_payload() -> None:
+    assert wire.frame(b"abc") == b"\x00\x00\x00\x03abc"
+    assert wire.frame(b"") == b"\x00\x00\x00\x00"
+
+
+def test_frames_split_across_feeds_are_put_back_together() -> None:
+    reader = wire.FrameReader()
+    stream = wire.frame(b"hello") + wire.frame(b"") + wire.frame(b"x" * 1000)
+    payloads = []
+    for n in range(len(stream)):  # one byte at a time
+        payloads += reader.feed(stream[n : n + 1])
+        if n == 6:
+            assert reader.pending == 7  # a frame begun, not finished
+    assert payloads == [b"hello", b"", b"x" * 1000]
+    assert reader.pending == 0
+
+
+def test_several_frames_in_one_feed() -> None:
+    reader = wire.FrameReader()
+    stream = wire.frame(b"one") + wire.frame(b"two") + wire.frame(b"three")
+    assert reader.feed(stream + b"\x00\x00") == [b"one", b"two", b"three"]
+    assert reader.pending == 2
+    assert reader.feed(b"\x00\x01!") == [b"!"]
+
+
+def test_a_frame_over_the_limit_is_refused_before_it_is_read() -> None:
+    reader = wire.FrameReader(max_frame=10)
+    assert reader.feed(wire.frame(b"x" * 10)) == [b"x" * 10]
+    with pytest.raises(wire.WireError, match="a frame of 11 bytes is over the 10 limit"):
+        reader.feed((11).to_bytes(4, "big"))  # no payload yet: the length alone is enough
+    with pytest.raises(wire.WireError, match="over the"):
+        wire.FrameReader().feed((wire.MAX_FRAME + 1).to_bytes(4, "big"))

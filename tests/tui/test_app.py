@@ -10,7 +10,7 @@ from textual.widgets import Input
 
 import tui.app
 from inspector import events as ev
-from inspector.store import Store
+from inspector.observe.store import Store
 from tests.tui.pilot import SIZE, hostile, until
 from tui.app import InspectorApp
 from tui.scenarios import T0, WALL0, WEB1, many, session

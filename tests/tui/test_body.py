@@ -12,7 +12,7 @@ import zlib
 import pytest
 from rich.console import Console, RenderableType
 
-from inspector.exchange import Body
+from inspector.observe.exchange import Body
 from tui.scenarios import png
 from tui.widgets.body import decode, hex_dump, image_info, kind_of, render_body
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from inspector import events as ev
-from inspector.session import SessionWriter, read_session
+from inspector.observe.session import SessionWriter, read_session
 from tests.inspector.samples import XID, request_started
 from tests.servers import ROOT, free_port, serve
 

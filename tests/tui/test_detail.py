@@ -11,7 +11,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Static, TabbedContent
 
 from inspector import events as ev
-from inspector.store import Store
+from inspector.observe.store import Store
 from tests.tui.pilot import SIZE, hostile, until
 from tui.app import InspectorApp
 from tui.scenarios import PROXY, T0, WEB1, WEB2, many, session

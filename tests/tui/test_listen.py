@@ -24,11 +24,11 @@ import jsonschema
 import pytest
 
 from inspector import events as ev
-from inspector.exchange import Exchange, fold
-from inspector.session import read_session
+from inspector.observe.exchange import Exchange, fold
+from inspector.observe.session import read_session
 from tests.servers import ROOT, serve
 
-HAR_SCHEMA = ROOT / "tests" / "inspector" / "har12.schema.json"
+HAR_SCHEMA = ROOT / "tests" / "inspector" / "observe" / "har12.schema.json"
 
 
 @dataclass

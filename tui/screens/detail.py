@@ -17,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
-from inspector.exchange import Exchange
+from inspector.observe.exchange import Exchange
 from tui.widgets.cells import duration, is_replay, printable, status_cell
 from tui.widgets.detail import RequestPane, ResponsePane
 from tui.widgets.messages import MessagesPane

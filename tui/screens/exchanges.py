@@ -14,8 +14,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
-from inspector.exchange import Exchange
-from inspector.store import Store
+from inspector.observe.exchange import Exchange
+from inspector.observe.store import Store
 from tui.screens.detail import DetailScreen
 from tui.screens.export import ExportScreen
 from tui.widgets.exchange_list import ExchangeList

@@ -1,5 +1,5 @@
 """The export dialog: HAR or curl, a path, optionally masking secrets; writes with the library
-exporters (`inspector.export`).
+exporters (`inspector.observe.export`).
 
 A path that cannot be opened keeps the dialog open with the reason shown, and so does an
 existing file until enter is pressed again to overwrite it. The file is opened here; the
@@ -19,8 +19,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
-from inspector.exchange import Exchange
-from inspector.export import curl_all, har_json
+from inspector.observe.exchange import Exchange
+from inspector.observe.export import curl_all, har_json
 from tui.widgets.cells import printable, size
 
 _DEFAULTS = {"har": "inspector.har", "curl": "inspector.sh"}

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from inspector import events as ev
-from inspector.exchange import Exchange
+from inspector.observe.exchange import Exchange
 
 MAX_KEPT = 1 << 20
 """Response bytes kept for display, like capture's body limit."""

@@ -23,7 +23,7 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from inspector.events import Headers
-from inspector.exchange import Body
+from inspector.observe.exchange import Body
 from tui.console import size
 from tui.widgets.cells import kv_table, printable
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from rich.table import Table
 from rich.text import Text
 
-from inspector.exchange import Exchange
+from inspector.observe.exchange import Exchange
 from tui.console import size
 
 __all__ = [

@@ -17,8 +17,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from inspector.events import JSON, Headers
-from inspector.exchange import Exchange
-from inspector.store import Origin
+from inspector.observe.exchange import Exchange
+from inspector.observe.store import Origin
 from tui.widgets.body import render_body
 from tui.widgets.cells import clock, duration, kv_table, printable, status_style
 

@@ -18,8 +18,8 @@ from typing import ClassVar
 from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 
-from inspector.exchange import Exchange
-from inspector.store import Store
+from inspector.observe.exchange import Exchange
+from inspector.observe.store import Store
 from tui.widgets.cells import clock, duration, is_replay, printable, size, status_cell
 from tui.widgets.virtual_list import VirtualList
 

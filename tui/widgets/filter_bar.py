@@ -1,6 +1,6 @@
 """The filter bar: an input for a filter expression, its inline error, and the active filter.
 
-Enter compiles the expression (`inspector.filters.compile_filter`); a mistake shows its
+Enter compiles the expression (`inspector.observe.filters.compile_filter`); a mistake shows its
 message and points at the position, and the list keeps its current filter. Escape clears the
 filter and closes the bar. The bar posts `FilterBar.Changed` with the compiled filter (or None).
 """
@@ -16,7 +16,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from inspector.filters import Filter, FilterError, compile_filter
+from inspector.observe.filters import Filter, FilterError, compile_filter
 
 PLACEHOLDER = "~c 5xx | ~m POST & ~u api   (enter applies, escape clears; ? for help)"
 

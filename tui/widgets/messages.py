@@ -19,7 +19,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Input, Static
 
 from inspector import events as ev
-from inspector.exchange import Exchange
+from inspector.observe.exchange import Exchange
 from tui.console import size
 from tui.widgets.body import hex_dump, highlight
 from tui.widgets.cells import printable

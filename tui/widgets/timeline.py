@@ -11,7 +11,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from inspector import events as ev
-from inspector.exchange import Exchange
+from inspector.observe.exchange import Exchange
 from tui.widgets.cells import duration, printable, size
 from tui.widgets.virtual_list import VirtualList
 

@@ -15,7 +15,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from inspector import events as ev
-from inspector.exchange import Exchange
+from inspector.observe.exchange import Exchange
 from tui.widgets.cells import duration
 
 _LABEL = 16

@@ -24,7 +24,7 @@ import uvloop
 
 from inspector import EventBus
 from inspector import events as ev
-from inspector.exchange import Exchange, fold
+from inspector.observe.exchange import Exchange, fold
 from inspector.proxy import Proxy, ProxyConfig
 from tests.inspector.proxy.scripted import Script, ScriptedUpstream
 from tests.servers import Server, free_port, serve

@@ -13,7 +13,7 @@ import contextlib
 
 import pytest
 
-from inspector.exchange import Exchange
+from inspector.observe.exchange import Exchange
 from tests.inspector.proxy.conftest import MakeProxy, MakeScripted, RunningProxy
 from tests.inspector.proxy.scripted import Peer, connect, kinds, read_to_end, read_until
 from tests.servers import free_port, raw_request

@@ -1,25 +1,19 @@
-"""The RFC 6455 frame observer and its factories, with no I/O."""
+"""The relay's RFC 6455 frame observer, and the observer's events from what it records, no I/O."""
 
 from __future__ import annotations
 
 import os
 import tracemalloc
 import zlib
+from typing import Any
 
 import pytest
 
-from inspector.proxy.websocket import (
-    BINARY,
-    CLOSE,
-    PING,
-    TEXT,
-    FrameReader,
-    Inflater,
-    Pieces,
-    closed_event,
-    deflate_params,
-    message_event,
-)
+from inspector.events import Sender, WebSocketClosed, WebSocketMessage
+from inspector.observe.websocket import Inflater, control_event, deflate_params
+from inspector.observe.websocket import message_event as any_message_event
+from inspector.proxy.websocket import BINARY, CLOSE, PING, TEXT, FrameReader
+from inspector.records import Pieces
 
 
 def frame(opcode: int, payload: bytes, fin: bool = True, mask: bytes | None = None) -> bytes:
@@ -36,6 +30,18 @@ def frame(opcode: int, payload: bytes, fin: bool = True, mask: bytes | None = No
         payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
         head += mask
     return head + payload
+
+
+def message_event(*args: Any) -> WebSocketMessage:
+    event = any_message_event(*args)
+    assert isinstance(event, WebSocketMessage)
+    return event
+
+
+def closed_event(xid: str, at: int, sender: Sender, pieces: Pieces) -> WebSocketClosed:
+    event = control_event(xid, at, sender, CLOSE, pieces)
+    assert isinstance(event, WebSocketClosed)
+    return event
 
 
 class Sink:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from inspector.events import Headers
-from inspector.exchange import Exchange
+from inspector.observe.exchange import Exchange
 
 Test = Callable[[Exchange], bool]
 

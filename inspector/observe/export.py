@@ -4,7 +4,7 @@
 "the spec" below); WebSocket messages go into Chrome's `_webSocketMessages` and what HAR has
 no field for into a custom `_inspector` object per entry. It reads only the `Exchange` it is
 given (no I/O) and can mask secret headers on the way out. Curl commands live in
-`inspector.curl` and are re-exported here, so one module serves every export.
+`inspector.observe.curl` and are re-exported here, so one module serves every export.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from inspector.events import Headers
-from inspector.exchange import Body, Exchange, header
+from inspector.observe.exchange import Body, Exchange, header
 from inspector.redact import REDACTED, mask_headers, redaction_names
 
 Redact = bool | Iterable[str]
@@ -394,6 +394,6 @@ def _messages(x: Exchange, wall_time: float) -> list[dict[str, Any]]:
     ]
 
 
-from inspector.curl import curl, curl_all  # noqa: E402  (re-exported: one module for exports)
+from inspector.observe.curl import curl, curl_all  # noqa: E402  (re-exported: one module for exports)
 
 __all__ = ["Redact", "curl", "curl_all", "har", "har_json"]

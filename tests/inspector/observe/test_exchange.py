@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from msgspec.structs import replace
+
 from inspector import events as ev
-from inspector.exchange import Exchange, fold
+from inspector.observe.exchange import Exchange, fold
 from tests.inspector.samples import XID, request_started
 
 
@@ -137,10 +139,5 @@ def test_fold_groups_by_exchange_and_skips_bus_events() -> None:
 
 
 def test_host_falls_back_to_the_server_address() -> None:
-    started = request_started()
-    no_host = ev.RequestStarted(**{**_fields(started), "headers": ()})
+    no_host = replace(request_started(), headers=())
     assert fold([no_host])[XID].host == "127.0.0.1:8000"
-
-
-def _fields(event: ev.RequestStarted) -> dict[str, object]:
-    return {name: getattr(event, name) for name in event.__dataclass_fields__}

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from inspector import events as ev
-from inspector.exchange import Exchange
+from inspector.observe.exchange import Exchange
 
 DEFAULT_MAX_EXCHANGES = 100_000
 _FORGET_AT_MOST = 100_000

@@ -1,9 +1,10 @@
 """Session files: every event as it arrived, one codec line each, so a viewer can reopen them.
 
-A session starts with a header line (`{"inspector": "session", "v": 1, ...}`) and then holds
+A session starts with a header line (`{"inspector": "session", "v": 2, ...}`) and then holds
 one event per line in the codec's format. The writer appends and flushes each batch as it
 arrives, so a crash loses nothing already received. The reader names the line of any problem;
-a last line cut short by a crash is skipped and counted, not fatal.
+a last line cut short by a crash is skipped and counted, not fatal. Sessions of format 1
+(before events were msgspec structs) are still read.
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import IO
+
+from msgspec.structs import replace
 
 from inspector import codec
 from inspector import events as ev
 from inspector.events import Event
 from inspector.redact import mask_headers, mask_snapshot, redaction_names
 
-VERSION = 1
+VERSION = 2
+_READERS = {1: codec.loads_v1, 2: codec.loads}
 
 
 class SessionError(ValueError):
@@ -37,25 +40,28 @@ class SessionWriter:
         existing = self.path.exists() and self.path.stat().st_size > 0
         if existing:
             with open(self.path, encoding="utf-8", errors="surrogateescape") as file:
-                _check_header(self.path, file.readline())
+                version = _check_header(self.path, file.readline())
+            if version != VERSION:
+                raise SessionError(
+                    f"{self.path}: a session of format {version}; this inspector appends to "
+                    f"format {VERSION} only: save to another file"
+                )
         # Sessions hold cookies and tokens: only their owner may read them.
         descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self._file: IO[str] = open(  # noqa: SIM115
-            descriptor, "a", encoding="utf-8", errors="surrogatepass"
-        )
+        self._file: IO[bytes] = open(descriptor, "ab")  # noqa: SIM115
         if not existing:
             header = {"inspector": "session", "v": VERSION, "created": time.time()}
-            self._file.write(json.dumps(header) + "\n")
+            self._file.write(json.dumps(header).encode() + b"\n")
         elif not _ends_with_newline(self.path):
-            self._file.write("\n")  # a writer died mid-line: start clean after it
+            self._file.write(b"\n")  # a writer died mid-line: start clean after it
         self._file.flush()
         self.written = 0
 
     def __call__(self, events: Sequence[Event]) -> None:
-        transform, dumps = self._transform, codec.dumps
+        transform = self._transform
         if transform is not None:
             events = [transform(event) for event in events]
-        self._file.write("".join([dumps(event) + "\n" for event in events]))
+        self._file.write(codec.dump_lines(events))
         self._file.flush()
         self.written += len(events)
 
@@ -87,7 +93,7 @@ def redactor(redact: bool | Iterable[str]) -> Callable[[Event], Event] | None:
         masked = mask_headers(event.headers, names)  # type: ignore[attr-defined]
         if isinstance(event, ev.RequestStarted):
             return replace(event, headers=masked, snapshot=mask_snapshot(event.snapshot, names))
-        return replace(event, headers=masked)  # type: ignore[call-arg]
+        return replace(event, headers=masked)
 
     return redact_event
 
@@ -104,16 +110,16 @@ def read_session(path: str | Path, damaged: list[str] | None = None) -> Iterator
         first = next(lines, None)
         if first is None:
             return
-        _check_header(path, first[1])
+        loads = _READERS[_check_header(path, first[1])]
         previous: tuple[int, str] | None = None
         for number, line in lines:
             if previous is not None:
-                yield from _event(path, *previous, damaged)
+                yield from _event(loads, path, *previous, damaged)
             previous = (number, line)
         if previous is not None:
             number, line = previous
             if line.endswith("\n"):
-                yield from _event(path, number, line, damaged)
+                yield from _event(loads, path, number, line, damaged)
             # else: the writer died mid-line; everything before it is whole.
 
 
@@ -123,22 +129,31 @@ def _ends_with_newline(path: Path) -> bool:
         return file.read(1) == b"\n"
 
 
-def _check_header(path: str | Path, line: str) -> None:
+def _check_header(path: str | Path, line: str) -> int:
     try:
         header = json.loads(line)
     except ValueError:
         header = None
     if not isinstance(header, dict) or header.get("inspector") != "session":
         raise SessionError(f"{path}: not an inspector session (line 1 is not a session header)")
-    if header.get("v") != VERSION:
+    version = header.get("v")
+    if type(version) is not int or version not in _READERS:
         raise SessionError(
-            f"{path}: session format version {header.get('v')!r}; this inspector reads {VERSION}"
+            f"{path}: session format version {version!r}; this inspector reads "
+            + " and ".join(map(str, _READERS))
         )
+    return version
 
 
-def _event(path: str | Path, number: int, line: str, damaged: list[str] | None) -> Iterator[Event]:
+def _event(
+    loads: Callable[[bytes], Event],
+    path: str | Path,
+    number: int,
+    line: str,
+    damaged: list[str] | None,
+) -> Iterator[Event]:
     try:
-        yield codec.loads(line)
+        yield loads(line.encode("utf-8", "surrogateescape"))
     except codec.CodecError as exc:
         problem = f"{path}:{number}: {exc}"
         if damaged is None:

@@ -1,11 +1,15 @@
 """The collector: the viewer's end of the wire, where every app process's events fan in.
 
 It listens on a bus address (a Unix socket with mode 0600, or loopback TCP; another interface
-only with `allow_remote` and a token), checks each peer's hello, decodes its event lines and
-hands them, in batches, to `deliver` (usually a local `EventBus.publish`). A `PeerConnected`
-event names the process behind each exchange-id prefix. A peer that speaks another version,
-sends garbage, a truncated or oversized line, is told why and disconnected; the collector and
-the other peers carry on.
+only with `allow_remote` and a token), checks each peer's hello, reads its frames of records,
+builds events from them (one `Builder` per peer, see `inspector.observe.build`) and hands
+them, a batch per frame, to `deliver`, on the event loop's thread. It acknowledges every frame
+(so a sink knows exactly what was lost if the connection breaks) and can send control
+messages back (`send_control`). A `PeerConnected` event names the process behind each
+exchange-id prefix. A record that does not decode costs only itself: it becomes a
+`CaptureFailed` event and is counted in `unreadable`. A peer that speaks another version, or
+sends a frame that is not a batch of records or is over the size limit, is told why and
+disconnected; the collector and the other peers carry on.
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from inspector import codec, wire
+import msgspec
+
+from inspector import records, wire
 from inspector.events import Event, PeerConnected, PeerDisconnected, now_ns
+from inspector.observe.build import Builder
 
 _HELLO_TIMEOUT = 10.0
 _READ_SIZE = 1 << 18
@@ -33,7 +40,13 @@ class Peer:
     pid: int
     name: str
     address: str
+    wall_offset_ns: int
+    writer: asyncio.StreamWriter
+    records: int = 0
     events: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.name}[{self.pid}] {self.address}"
 
 
 class Collector:
@@ -59,6 +72,9 @@ class Collector:
         self.errors: deque[str] = deque(maxlen=100)
         """The latest peer errors, newest last."""
         self.received = 0
+        """Records received from every peer."""
+        self.unreadable = 0
+        """Records that did not decode, or that the builder could not understand."""
 
     async def start(self) -> None:
         if self.address.kind == "unix":
@@ -103,8 +119,10 @@ class Collector:
             peer = await self._greet(reader, writer, label)
             if peer is not None:
                 reason = await self._read_events(reader, peer)
-                if reason != "disconnected":
-                    self._refuse(writer, f"{peer.name}[{peer.pid}] {label}", reason)
+                if reason != "disconnected":  # past the welcome, the sink reads frames
+                    self.errors.append(f"{peer}: {reason}")
+                    with contextlib.suppress(Exception):
+                        writer.write(wire.frame(_encode({"error": reason})))
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -140,6 +158,8 @@ class Collector:
             hello["pid"],
             str(hello.get("name") or ""),
             label,
+            hello["wall_offset_ns"],
+            writer,
         )
         writer.write(wire.reply())
         self.peers[id(writer)] = peer
@@ -148,41 +168,75 @@ class Collector:
 
     async def _read_events(self, reader: asyncio.StreamReader, peer: Peer) -> str:
         """Deliver the peer's events until it hangs up; returns why the stream ended."""
-        pending = bytearray()
-        number = 0
+        frames = wire.FrameReader()
+        builder = Builder(peer.wall_offset_ns)
         while True:
             data = await reader.read(_READ_SIZE)
             if not data:
-                if pending:
-                    return f"truncated line at the end of the stream ({len(pending)} bytes)"
+                if frames.pending:
+                    return f"the stream was cut in the middle of a frame ({frames.pending} bytes)"
                 return "disconnected"
-            pending += data
-            if b"\n" not in data:
-                if len(pending) > wire.MAX_LINE:
-                    return f"a line longer than {wire.MAX_LINE} bytes"
-                continue
-            lines = pending.split(b"\n")
-            pending = lines.pop()
-            events = []
-            for line in lines:
-                number += 1
-                try:
-                    events.append(codec.loads(line))
-                except codec.CodecError as exc:
-                    if events:
-                        self._take(peer, events)
-                    return f"line {number}: {exc}"
-            self._take(peer, events)
+            try:
+                payloads = frames.feed(data)
+            except wire.WireError as exc:
+                return str(exc)
+            for payload in payloads:
+                error = self._take(peer, builder, payload)
+                if error:
+                    return error
 
-    def _take(self, peer: Peer, events: list[Event]) -> None:
+    def _take(self, peer: Peer, builder: Builder, payload: bytes) -> str | None:
+        """Builds and delivers one frame's events, then acknowledges it; or says what is
+        wrong with the frame."""
+        failures = builder.failures
+        try:
+            batch = records.decode_batch(payload)
+            events = builder.build(batch)
+            count = len(batch)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            # Some record is not one of ours: decode them one by one, so it costs only itself.
+            try:
+                raws = records.split_batch(payload)
+            except msgspec.DecodeError as exc:
+                return f"a frame that is not a batch of records: {exc}"
+            events = self._one_by_one(builder, raws)
+            count = len(raws)
+        peer.records += count
+        self.received += count
+        self.unreadable += builder.failures - failures
         peer.events += len(events)
-        self.received += len(events)
         self._deliver(events)
+        with contextlib.suppress(Exception):
+            peer.writer.write(wire.frame(_encode({"ack": peer.records})))
+        return None
+
+    def _one_by_one(self, builder: Builder, raws: list[msgspec.Raw]) -> list[Event]:
+        events: list[Event] = []
+        for raw in raws:
+            try:
+                record = records.decode_record(raw)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                events.append(builder.unreadable(raw, exc))
+            else:
+                events.extend(builder.build((record,)))
+        return events
+
+    def send_control(self, message: dict[str, object]) -> int:
+        """Send a control message to every peer (the hot process acts on it); returns how
+        many peers it went to."""
+        payload = wire.frame(_encode(message))
+        for peer in self.peers.values():
+            with contextlib.suppress(Exception):
+                peer.writer.write(payload)
+        return len(self.peers)
 
     def _refuse(self, writer: asyncio.StreamWriter, label: str, error: str) -> None:
         self.errors.append(f"{label}: {error}")
         with contextlib.suppress(Exception):
             writer.write(wire.reply(error))
+
+
+_encode = msgspec.msgpack.encode
 
 
 def _peer_label(writer: asyncio.StreamWriter) -> str:

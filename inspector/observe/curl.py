@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from inspector.exchange import Exchange, header
+from inspector.observe.exchange import Exchange, header
 from inspector.redact import mask_headers, redaction_names
 
 Redact = bool | Iterable[str]

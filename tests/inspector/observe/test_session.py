@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from inspector import events as ev
-from inspector.session import SessionError, SessionWriter, read_session, redactor
+from inspector.observe.session import SessionError, SessionWriter, read_session, redactor
 from tests.inspector.samples import XID, one_of_each, request_started
 
 
@@ -24,7 +24,7 @@ def test_a_session_reopens_exactly(tmp_path: Path) -> None:
     writer.close()
     assert list(read_session(path)) == events
     header = json.loads(path.read_text().splitlines()[0])
-    assert (header["inspector"], header["v"]) == ("session", 1)
+    assert (header["inspector"], header["v"]) == ("session", 2)
 
 
 def test_saving_again_appends(tmp_path: Path) -> None:
@@ -42,7 +42,7 @@ def test_a_line_cut_short_by_a_crash_is_skipped(tmp_path: Path) -> None:
     writer([request_started()])
     writer.close()
     with path.open("a") as file:
-        file.write('{"v": 1, "event": "ClientDiscon')
+        file.write('{"event": "ClientDiscon')
     assert list(read_session(path)) == [request_started()]
 
 
@@ -52,10 +52,13 @@ def test_bad_files_name_the_problem(tmp_path: Path) -> None:
     with pytest.raises(SessionError, match="not an inspector session"):
         list(read_session(path))
     path.write_text('{"inspector": "session", "v": 7}\n')
-    with pytest.raises(SessionError, match="version 7; this inspector reads 1"):
+    with pytest.raises(SessionError, match="version 7; this inspector reads 1 and 2"):
         list(read_session(path))
-    path.write_text('{"inspector": "session", "v": 1}\n{"v": 1, "event": "Bogus"}\n{}\n')
-    with pytest.raises(SessionError, match=r"s.jsonl:2: unknown event type 'Bogus'"):
+    path.write_text('{"inspector": "session", "v": "2"}\n')
+    with pytest.raises(SessionError, match="version '2'"):
+        list(read_session(path))
+    path.write_text('{"inspector": "session", "v": 2}\n{"event": "Bogus"}\n{}\n')
+    with pytest.raises(SessionError, match=r"s.jsonl:2: Invalid value 'Bogus' - at `\$.event`"):
         list(read_session(path))
     path.write_text("")
     assert list(read_session(path)) == []
@@ -101,7 +104,7 @@ def test_saving_again_after_a_crash_starts_on_a_new_line(tmp_path: Path) -> None
     writer([request_started()])
     writer.close()
     with path.open("a") as file:
-        file.write('{"v": 1, "event": "ClientDiscon')  # the writer died here
+        file.write('{"event": "ClientDiscon')  # the writer died here
     writer = SessionWriter(path)
     writer([ev.ClientDisconnected(XID, 5)])
     writer.close()
@@ -123,3 +126,52 @@ def test_sessions_are_private_and_never_appended_to_other_files(tmp_path: Path) 
     with pytest.raises(SessionError, match="not an inspector session"):
         SessionWriter(notes)
     assert notes.read_text() == "my notes\n"
+
+
+# -- format 1 -----------------------------------------------------------------------------------
+
+V1_SESSION = """\
+{"inspector": "session", "v": 1, "created": 1700000000.0}
+{"v": 1, "event": "PeerConnected", "exchange_id": "", "at_ns": 1, "prefix": "a1b2", \
+"host": "web-1", "pid": 42, "name": "gunicorn"}
+{"v": 1, "event": "ResponseStarted", "exchange_id": "a1b2-1", "at_ns": 2000, "status": 200, \
+"headers": [["content-type", "text/plain"], ["set-cookie", "\\u00ff"]], "trailers": false, \
+"reason": "OK"}
+{"v": 1, "event": "ResponseBodyChunk", "exchange_id": "a1b2-1", "at_ns": 3000, \
+"data": "aGVsbG8=", "size": 5, "more_body": false}
+"""
+
+
+def test_a_format_1_session_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "old.jsonl"
+    path.write_text(V1_SESSION)
+    assert list(read_session(path)) == [
+        ev.PeerConnected("", 1, "a1b2", "web-1", 42, "gunicorn"),
+        ev.ResponseStarted(
+            "a1b2-1",
+            2000,
+            200,
+            ((b"content-type", b"text/plain"), (b"set-cookie", b"\xff")),
+            False,
+            "OK",
+        ),
+        ev.ResponseBodyChunk("a1b2-1", 3000, b"hello", 5, False),
+    ]
+
+
+def test_a_damaged_format_1_line_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "old.jsonl"
+    path.write_text(V1_SESSION.replace('["content-type", "text/plain"]', '"ab"'))
+    with pytest.raises(SessionError, match=r"old.jsonl:3: headers must be \[name, value\] pairs"):
+        list(read_session(path))
+    damaged: list[str] = []
+    assert len(list(read_session(path, damaged))) == 2
+    assert len(damaged) == 1
+
+
+def test_a_format_1_session_is_never_appended_to(tmp_path: Path) -> None:
+    path = tmp_path / "old.jsonl"
+    path.write_text(V1_SESSION)
+    with pytest.raises(SessionError, match=r"a session of format 1; .* format 2 only"):
+        SessionWriter(path)
+    assert path.read_text() == V1_SESSION

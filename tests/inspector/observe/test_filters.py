@@ -7,8 +7,8 @@ import random
 import pytest
 
 from inspector import events as ev
-from inspector.exchange import Exchange, fold
-from inspector.filters import Filter, FilterError, compile_filter
+from inspector.observe.exchange import Exchange, fold
+from inspector.observe.filters import Filter, FilterError, compile_filter
 
 MS = 1_000_000
 Pairs = tuple[tuple[bytes, bytes], ...]

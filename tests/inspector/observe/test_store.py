@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
+from msgspec.structs import replace
 
 from inspector import events as ev
-from inspector.store import Origin, Store, prefix_of
+from inspector.observe.store import Origin, Store, prefix_of
 from tests.inspector.samples import request_started
 
 

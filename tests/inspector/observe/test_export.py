@@ -23,8 +23,8 @@ import jsonschema
 import pytest
 
 from inspector import events as ev
-from inspector.exchange import Exchange, fold
-from inspector.export import curl, curl_all, har, har_json
+from inspector.observe.exchange import Exchange, fold
+from inspector.observe.export import curl, curl_all, har, har_json
 
 XID = "test-1"
 MS = 1_000_000
