@@ -57,6 +57,9 @@ class AsgiReceived(ExchangeRecord, frozen=True, tag=2):
 class AsgiSent(ExchangeRecord, frozen=True, tag=3):
     message: dict[str, Any]
     size: int = -1
+    redact: list[bytes] | None = None
+    """Header names to mask, on every record that may carry headers: the observer needs no
+    memory of the exchange to keep a secret (it may have restarted since the request)."""
 
 
 # -- WSGI -------------------------------------------------------------------------------------
@@ -72,6 +75,7 @@ class WsgiStarted(ExchangeRecord, frozen=True, tag=5):
     status: Any
     headers: Any
     error: str | None = None
+    redact: list[bytes] | None = None
 
 
 class BodyRead(ExchangeRecord, frozen=True, tag=6):
@@ -142,10 +146,12 @@ class ProxyBadRequest(ExchangeRecord, frozen=True, tag=16):
 class ProxyResponse(ExchangeRecord, frozen=True, tag=17):
     head: bytes
     websocket: bool
+    redact: list[bytes] | None = None
 
 
 class ProxyTrailers(ExchangeRecord, frozen=True, tag=18):
     block: bytes
+    redact: list[bytes] | None = None
 
 
 class ProxyAnswered(ExchangeRecord, frozen=True, tag=19):
@@ -310,6 +316,25 @@ def _key(key: Any) -> str:
 _PLAIN_KEYS = (int, float, bool, type(None))
 
 
+_SHRUNK_ITEMS, _SHRUNK_BYTES = 100, 10_000
+
+
+def _shrunk(value: Any, depth: int = 0) -> Any:
+    """`value` with at most `_SHRUNK_ITEMS` items per container and `_SHRUNK_BYTES` per string
+    or bytes, four levels deep: what an oversized record keeps."""
+    kind = type(value)
+    if kind is str or kind is bytes:
+        return value[:_SHRUNK_BYTES]
+    if depth >= 4:
+        return value if kind in (int, float, bool, type(None)) else f"<{kind.__qualname__}>"
+    if kind is dict:
+        items = list(value.items())[:_SHRUNK_ITEMS]
+        return {key: _shrunk(item, depth + 1) for key, item in items}
+    if kind is list or kind is tuple:
+        return [_shrunk(item, depth + 1) for item in value[:_SHRUNK_ITEMS]]
+    return value
+
+
 def array_header(count: int) -> bytes:
     """The msgpack header of an array of `count` items: a batch is this plus its records."""
     if count < 16:
@@ -399,12 +424,23 @@ class RecordBuffer:
         return data
 
     def _oversized(self, fields: tuple[Any, ...], size: int) -> bytes:
+        """A record over `MAX_RECORD` (a huge header list, a scope holding a big structure)
+        is recorded cut down (at most 100 items per container and 10,000 bytes per value),
+        with a `CaptureFailed` saying so; if even that is too big, only the `CaptureFailed`."""
         self.failures += 1
         name = TAG_NAMES.get(fields[0], str(fields[0])) if fields else "?"
-        error = f"a record of {size} bytes is over the {MAX_RECORD} limit: left out"
-        self.last_error = f"{name}: {error}"
         xid = fields[1] if len(fields) > 1 and isinstance(fields[1], str) else ""
-        return _encode((CAPTURE_FAILED, xid, _now(), name, error))
+        data = encode(tuple(_shrunk(field) for field in fields))
+        if len(data) <= MAX_RECORD:
+            error = f"a record of {size} bytes is over the {MAX_RECORD} limit: cut to fit"
+            cut = _encode((CAPTURE_FAILED, xid, _now(), name, error))
+            self._queue.append(cut)
+            self._used[0] += len(cut)
+        else:
+            error = f"a record of {size} bytes is over the {MAX_RECORD} limit: left out"
+            data = _encode((CAPTURE_FAILED, xid, _now(), name, error))
+        self.last_error = f"{name}: {error}"
+        return data
 
     def _shed(self) -> None:
         with self._lock:

@@ -50,9 +50,9 @@ class ASGIInspectorMiddleware:
                 await self.app(scope, receive, send)
             return
         # HTTP, inline: every layer of coroutine here is paid on every request.
-        record, failed = options.record, options.failed
+        record, failed, redact = options.record, options.failed, options.redact
         xid = new_exchange_id()
-        record(ASGI_SCOPE, xid, now_ns(), scope, options.redact)
+        record(ASGI_SCOPE, xid, now_ns(), _bounded(scope), redact)
         request_left = response_left = options.body_limit
 
         async def inspect_receive() -> Message:
@@ -76,7 +76,10 @@ class ASGIInspectorMiddleware:
             try:
                 body = message.get("body")
                 if body is None or len(body) <= response_left:
-                    record(ASGI_SENT, xid, now_ns(), message)
+                    if redact is None:
+                        record(ASGI_SENT, xid, now_ns(), message)
+                    else:  # a response start or trailers may carry a secret
+                        record(ASGI_SENT, xid, now_ns(), message, -1, redact)
                     if body:
                         response_left -= len(body)
                 else:
@@ -101,9 +104,9 @@ class ASGIInspectorMiddleware:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         options = self.options
-        record, failed = options.record, options.failed
+        record, failed, redact = options.record, options.failed, options.redact
         xid = new_exchange_id()
-        record(ASGI_SCOPE, xid, now_ns(), scope, options.redact)
+        record(ASGI_SCOPE, xid, now_ns(), _bounded(scope), redact)
         # The limit applies to each message; a denial's body draws it down like a response.
         limit = denial_left = options.body_limit
 
@@ -119,8 +122,8 @@ class ASGIInspectorMiddleware:
             nonlocal denial_left
             try:
                 body = message.get("body")
-                if body is None:
-                    record(*_ws_record(ASGI_SENT, xid, message, limit))
+                if body is None:  # an accept or a denial's start may carry a secret
+                    record(*_ws_record(ASGI_SENT, xid, message, limit), redact)
                 elif len(body) <= denial_left:
                     record(ASGI_SENT, xid, now_ns(), message)
                     denial_left -= len(body)
@@ -160,6 +163,7 @@ def _cut(message: Message, key: str, keep: int) -> tuple[Message, int]:
 
 
 def _ws_record(tag: int, xid: str, message: Message, limit: int) -> tuple[Any, ...]:
+    """The fields of a WebSocket message's record: (tag, xid, at, message, size)."""
     # One of "text" and "bytes" is set in a WebSocket message; an empty text is a message.
     at = now_ns()
     text = message.get("text")
@@ -168,7 +172,22 @@ def _ws_record(tag: int, xid: str, message: Message, limit: int) -> tuple[Any, .
     data = message.get("bytes")
     if data is not None and len(data) > limit:
         return (tag, xid, at, *_cut(message, "bytes", limit))
-    return tag, xid, at, message
+    return tag, xid, at, message, -1
+
+
+_MAX_STATE = 100
+
+
+def _bounded(scope: Scope) -> Scope:
+    """The scope to record: uvicorn copies the lifespan state into every scope, and an app may
+    keep thousands of items there; past `_MAX_STATE` only the first are recorded."""
+    state = scope.get("state")
+    if not state or len(state) <= _MAX_STATE:
+        return scope
+    items = list(state.items())
+    kept = dict(items[:_MAX_STATE])
+    kept["…"] = f"{len(items) - _MAX_STATE} more"
+    return {**scope, "state": kept}
 
 
 def _with_id(scope: Scope, exchange_id: str) -> Scope:

@@ -107,11 +107,9 @@ class _Exchange:
 
     def start_response(self, status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
         try:
-            if exc_info and exc_info[0]:
-                error = _describe(exc_info[0][1])
-                self.record(WSGI_STARTED, self.xid, now_ns(), status, headers, error)
-            else:
-                self.record(WSGI_STARTED, self.xid, now_ns(), status, headers)
+            error = _describe(exc_info[0][1]) if exc_info and exc_info[0] else None
+            redact = self.options.redact
+            self.record(WSGI_STARTED, self.xid, now_ns(), status, headers, error, redact)
         except Exception as exc:
             self.options.failed(self.xid, "start_response", exc)
         write = self._start_response(status, headers, *exc_info)

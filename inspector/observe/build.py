@@ -38,11 +38,10 @@ _OUTCOMES = frozenset({"completed", "failed", "cancelled", "disconnected"})
 class _Open:
     """What a builder remembers of an exchange until it finishes."""
 
-    __slots__ = ("accepted", "inflaters", "redact", "request_done", "response_at", "started")
+    __slots__ = ("accepted", "inflaters", "request_done", "response_at", "started")
 
-    def __init__(self, started: int, redact: frozenset[bytes] | None) -> None:
+    def __init__(self, started: int) -> None:
         self.started = started
-        self.redact = redact
         self.request_done: int | None = None
         self.response_at: int | None = None
         self.accepted = False
@@ -107,21 +106,14 @@ class Builder:
 
     # -- exchange state ----------------------------------------------------------------------
 
-    def _start(self, xid: str, at: int, redact: list[bytes] | None) -> _Open:
-        state = self.open[xid] = _Open(at, frozenset(redact) if redact else None)
+    def _start(self, xid: str, at: int) -> _Open:
+        state = self.open[xid] = _Open(at)
         if len(self.open) > MAX_OPEN:
             del self.open[next(iter(self.open))]
         return state
 
     def _state(self, xid: str) -> _Open | None:
         return self.open.get(xid)
-
-    def _headers(self, xid: str, raw: Any) -> Headers:
-        headers = header_pairs(raw)
-        state = self.open.get(xid)
-        if state is not None and state.redact is not None:
-            headers = mask(headers, state.redact)
-        return headers
 
     def _responded(self, xid: str, at: int) -> None:
         state = self.open.get(xid)
@@ -140,7 +132,7 @@ class Builder:
 
     def _asgi_scope(self, r: rec.AsgiScope) -> ev.RequestStarted:
         scope = r.scope
-        self._start(r.xid, r.at, r.redact)  # the scope's headers are on the event, masked there
+        self._start(r.xid, r.at)
         kind: Any = "websocket" if scope.get("type") == "websocket" else "http"
         # The snapshot is the decoded scope itself (nobody else holds it): only its own
         # bytes values (raw_path, query_string) become text; nested bytes stay bytes.
@@ -160,7 +152,7 @@ class Builder:
             _text(scope.get("path"), ""),
             None if raw_path is None else _latin1(raw_path),
             b"" if query is None else _latin1(query),
-            self._headers(r.xid, headers),
+            _headers(headers, r.redact),
             address(scope.get("client")),
             address(scope.get("server")),
             self._wall(r.at),
@@ -195,7 +187,7 @@ class Builder:
             return ev.ResponseBodyChunk(xid, at, body, len(body) if r.size < 0 else r.size, more)
         if kind == "http.response.start":
             self._responded(xid, at)
-            headers = self._headers(xid, m.get("headers"))
+            headers = _headers(m.get("headers"), r.redact)
             return ev.ResponseStarted(xid, at, _status(m), headers, bool(m.get("trailers")))
         if kind == "websocket.send":
             return _ws_message(xid, at, "server", m, r.size)
@@ -205,18 +197,18 @@ class Builder:
             if state is not None:
                 state.accepted = True
             subprotocol = m.get("subprotocol")
-            headers = self._headers(xid, m.get("headers"))
+            headers = _headers(m.get("headers"), r.redact)
             return ev.WebSocketAccepted(xid, at, _text(subprotocol, "") or None, headers)
         if kind == "websocket.close":
             return ev.WebSocketClosed(
                 xid, at, "server", _code(m, 1000), _reason(m), self._accepted(xid)
             )
         if kind == "http.response.trailers":
-            headers = self._headers(xid, m.get("headers"))
+            headers = _headers(m.get("headers"), r.redact)
             return ev.ResponseTrailers(xid, at, headers, bool(m.get("more_trailers", False)))
         if kind == "websocket.http.response.start":  # ASGI "WebSocket Denial Response"
             self._responded(xid, at)
-            return ev.WebSocketDenied(xid, at, _status(m), self._headers(xid, m.get("headers")))
+            return ev.WebSocketDenied(xid, at, _status(m), _headers(m.get("headers"), r.redact))
         if kind == "http.response.zerocopysend":  # the file descriptor is never read
             offset, count = _optional_int(m.get("offset")), _optional_int(m.get("count"))
             more = bool(m.get("more_body", False))
@@ -233,7 +225,7 @@ class Builder:
     # -- WSGI --------------------------------------------------------------------------------
 
     def _wsgi_environ(self, r: rec.WsgiEnviron) -> ev.RequestStarted:
-        environ, state = r.environ, self._start(r.xid, r.at, r.redact)
+        environ, state = r.environ, self._start(r.xid, r.at)
         if environ.get("wsgi.input") is None or body_length(environ) == 0:
             state.request_done = r.at  # nothing to read: the request is all there
 
@@ -244,9 +236,10 @@ class Builder:
         request_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
         protocol = str(environ.get("SERVER_PROTOCOL", "HTTP/1.0"))
         headers, snapshot = _split_environ(environ)
-        if state.redact is not None:
-            headers = mask(headers, state.redact)
-            snapshot = _mask_environ(snapshot, state.redact)
+        if r.redact:
+            names = frozenset(r.redact)
+            headers = mask(headers, names)
+            snapshot = _mask_environ(snapshot, names)
         return ev.RequestStarted(
             r.xid,
             r.at,
@@ -267,7 +260,7 @@ class Builder:
 
     def _wsgi_started(self, r: rec.WsgiStarted) -> ev.Event:
         code, reason = _status_line(r.status)
-        headers = self._headers(r.xid, _wsgi_headers(r.headers))
+        headers = _headers(_wsgi_headers(r.headers), r.redact)
         state = self.open.get(r.xid)
         if state is not None and state.response_at is not None:
             return ev.ResponseRestarted(r.xid, r.at, code, headers, reason, r.error or "")
@@ -313,7 +306,7 @@ class Builder:
     # -- the proxy ---------------------------------------------------------------------------
 
     def _proxy_request(self, r: rec.ProxyRequest) -> ev.RequestStarted:
-        state = self._start(r.xid, r.at, r.redact)
+        state = self._start(r.xid, r.at)
         line = REQUEST_LINE.match(r.head)
         if line is None:
             raise ValueError(f"not a request head: {r.head[:60]!r}")
@@ -325,7 +318,7 @@ class Builder:
 
     def _proxy_bad_request(self, r: rec.ProxyBadRequest) -> ev.RequestStarted:
         """A request the proxy could not read: what its first line seems to say, no headers."""
-        self._start(r.xid, r.at, None)
+        self._start(r.xid, r.at)
         parts = r.head.split(b"\r\n", 1)[0].split(b" ")
         method = parts[0][:32] if parts[0].isascii() else b""
         target = parts[1] if len(parts) > 1 else b""
@@ -357,7 +350,7 @@ class Builder:
             path=unquote_to_bytes(raw_path).decode("utf-8", "replace"),
             raw_path=raw_path,
             query=query,
-            headers=self._headers(r.xid, fields),
+            headers=_headers(fields, getattr(r, "redact", None)),
             client=address(r.client),
             server=address(r.server),
             wall_time=self._wall(r.at),
@@ -369,7 +362,7 @@ class Builder:
         if line is None:
             raise ValueError(f"not a status line: {r.head[:60]!r}")
         status = int(line.group(2))
-        headers = self._headers(r.xid, parse_fields(r.head[line.end() :]))
+        headers = _headers(parse_fields(r.head[line.end() :]), r.redact)
         self._responded(r.xid, r.at)
         if r.websocket:
             if status != 101:
@@ -392,7 +385,7 @@ class Builder:
         return ev.ResponseStarted(r.xid, r.at, status, headers, trailers, reason)
 
     def _proxy_trailers(self, r: rec.ProxyTrailers) -> ev.ResponseTrailers:
-        return ev.ResponseTrailers(r.xid, r.at, self._headers(r.xid, parse_fields(r.block)), False)
+        return ev.ResponseTrailers(r.xid, r.at, _headers(parse_fields(r.block), r.redact), False)
 
     def _proxy_answered(self, r: rec.ProxyAnswered) -> ev.ResponseStarted:
         self._responded(r.xid, r.at)
@@ -418,6 +411,11 @@ class Builder:
 
 
 # -- normalising what servers send -------------------------------------------------------------
+
+
+def _headers(raw: Any, redact: list[bytes] | None) -> Headers:
+    headers = header_pairs(raw)
+    return mask(headers, frozenset(redact)) if redact else headers
 
 
 def header_pairs(raw: Any) -> Headers:

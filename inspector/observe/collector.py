@@ -30,6 +30,7 @@ from inspector.events import Event, PeerConnected, PeerDisconnected, now_ns
 from inspector.observe.build import Builder
 
 _HELLO_TIMEOUT = 10.0
+_MAX_SENDERS = 1024
 _READ_SIZE = 1 << 18
 
 
@@ -74,6 +75,8 @@ class Collector:
         self.received = 0
         """Records received from every peer."""
         self.unreadable = 0
+        self._builders: dict[str, Builder] = {}
+        """By sender prefix: a sink that reconnects finds its open exchanges remembered."""
         """Records that did not decode, or that the builder could not understand."""
 
     async def start(self) -> None:
@@ -169,7 +172,11 @@ class Collector:
     async def _read_events(self, reader: asyncio.StreamReader, peer: Peer) -> str:
         """Deliver the peer's events until it hangs up; returns why the stream ended."""
         frames = wire.FrameReader()
-        builder = Builder(peer.wall_offset_ns)
+        builder = self._builders.pop(peer.prefix, None) or Builder(peer.wall_offset_ns)
+        builder.wall_offset_ns = peer.wall_offset_ns
+        self._builders[peer.prefix] = builder  # newest last; the oldest senders are forgotten
+        while len(self._builders) > _MAX_SENDERS:
+            del self._builders[next(iter(self._builders))]
         while True:
             data = await reader.read(_READ_SIZE)
             if not data:

@@ -44,7 +44,8 @@ class Tunnel:
         self.from_server_frames: FrameReader | None = None
         flight.response_started = True
         # The observer reads the 101 for what was agreed (subprotocol, permessage-deflate).
-        self.record(PROXY_RESPONSE, flight.id, now_ns(), head, flight.websocket)
+        redact = client.shared.redact
+        self.record(PROXY_RESPONSE, flight.id, now_ns(), head, flight.websocket, redact)
         if flight.websocket:
             limit = client.shared.body_limit
             self.from_client_frames = FrameReader(_Side(self, "client"), limit)

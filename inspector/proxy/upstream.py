@@ -173,7 +173,8 @@ class UpstreamConnection(asyncio.Protocol):
         flight.response_started = True
         self.flight = flight
         # For a WebSocket handshake, any final status but 101 is a denial (RFC 6455 §4.1).
-        self.record(PROXY_RESPONSE, flight.id, now_ns(), data[start:end], flight.websocket)
+        head, redact = data[start:end], self.client.shared.redact
+        self.record(PROXY_RESPONSE, flight.id, now_ns(), head, flight.websocket, redact)
         low = data[line.end() - 2 : end].lower()
         if line.group(1) == b"0":  # RFC 9112 §9.3: HTTP/1.0 closes unless kept alive
             keep = b"keep-alive" in tokens(field_values(low, b"\r\nconnection:"))
@@ -208,7 +209,7 @@ class UpstreamConnection(asyncio.Protocol):
     def trailers(self, block: bytes) -> None:
         flight = self.flight
         assert flight is not None
-        self.record(PROXY_TRAILERS, flight.id, now_ns(), block)
+        self.record(PROXY_TRAILERS, flight.id, now_ns(), block, self.client.shared.redact)
 
     def end(self) -> None:
         client = self.client

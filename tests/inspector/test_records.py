@@ -56,7 +56,7 @@ def cyclic() -> dict[str, Any]:
             rec.AsgiScope("x-1", 5, {"type": "http"}, [b"cookie"]),
         ),
         (
-            (rec.ASGI_SENT, "x-1", 5, {"type": "http.response.body"}, 10),
+            (rec.ASGI_SENT, "x-1", 5, {"type": "http.response.body"}, 10, None),
             rec.AsgiSent("x-1", 5, {"type": "http.response.body"}, 10),
         ),
         ((rec.DROPPED, 3, 7, "sink"), rec.Dropped(3, 7, "sink")),
@@ -68,6 +68,12 @@ def test_a_tuple_with_a_tag_encodes_exactly_as_its_struct(
 ) -> None:
     assert rec.encode(fields) == msgspec.msgpack.encode(expected)
     assert recorded(*fields)[0] == [expected]
+
+
+def test_trailing_fields_with_defaults_may_be_left_out() -> None:
+    """Capture passes `size` and `redact` only when it has them to say."""
+    fields = (rec.ASGI_SENT, "x-1", 5, {"type": "http.response.start", "status": 200})
+    assert recorded(*fields)[0] == [rec.AsgiSent("x-1", 5, fields[3], -1, None)]
 
 
 def test_a_field_left_out_at_the_end_takes_its_default() -> None:

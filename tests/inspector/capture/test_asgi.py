@@ -362,3 +362,60 @@ async def test_what_the_app_changes_after_send_is_not_captured(bus: EventBus) ->
     assert started.headers == ((b"content-type", b"text/plain"),)
     bodies = [e.data for e in events if isinstance(e, ev.ResponseBodyChunk)]
     assert bodies == [b"first", b"XXXXX"]
+
+
+class Opaque:
+    """An app object in the scope: capture must never call its repr (or anything else)."""
+
+    def __repr__(self) -> str:
+        raise AssertionError("repr was called")
+
+
+async def test_scope_objects_are_named_and_a_huge_lifespan_state_is_cut(bus: EventBus) -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 204})
+        await send({"type": "http.response.body"})
+
+    state = {f"key{n}": n for n in range(100_000)}  # uvicorn copies it into every scope
+    state["pool"] = Opaque()
+    scope = http_scope(state=state, app=Opaque())
+    events = collect(bus)
+    await run(ASGIInspectorMiddleware(app, bus=bus), scope, FakeServer([]))
+    assert bus.flush()
+    started = next(e for e in events if isinstance(e, ev.RequestStarted))
+    assert started.snapshot["app"] == "<Opaque>"
+    assert len(started.snapshot["state"]) == 101
+    assert started.snapshot["state"]["…"] == "99901 more"
+    assert len(scope["state"]) == 100_001  # the app's own state is left alone
+
+
+async def test_a_huge_header_list_is_recorded_cut_and_says_so(
+    bus: EventBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inspector import records
+
+    monkeypatch.setattr(records, "MAX_RECORD", 64 * 1024)
+    small = EventBus()  # a buffer made now takes the smaller limit
+    headers = [(b"x-%d" % n, b"v" * 100) for n in range(5_000)]  # ~600 KB of headers
+    seen: list[ev.Event] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen_headers = scope["headers"]
+        assert seen_headers is headers  # the app gets them all, untouched
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    small.subscribe(seen.extend)
+    server = FakeServer([])
+    await run(ASGIInspectorMiddleware(app, bus=small), http_scope(headers=headers), server)
+    assert small.flush()
+    small.close()
+    assert server.sent[0]["headers"] is headers
+    started = next(e for e in seen if isinstance(e, ev.RequestStarted))
+    assert len(started.headers) == 100
+    response = next(e for e in seen if isinstance(e, ev.ResponseStarted))
+    assert len(response.headers) == 100
+    failures = [e.error for e in seen if isinstance(e, ev.CaptureFailed)]
+    assert len(failures) == 2
+    assert all("over the 65536 limit: cut to fit" in error for error in failures)
+    assert isinstance(seen[-1], ev.ExchangeFinished)

@@ -439,12 +439,16 @@ def test_redaction_masks_asgi_request_response_and_trailers() -> None:
             XID,
             1_100,
             {"type": "http.response.start", "status": 200, "headers": [(b"Set-Cookie", b"s=1")]},
+            -1,
+            SECRETS,
         ),
         (
             rec.ASGI_SENT,
             XID,
             1_200,
             {"type": "http.response.trailers", "headers": [(b"X-Sum", b"1")]},
+            -1,
+            SECRETS,
         ),
         (rec.ASGI_SCOPE, "p-2", 2_000, scope),  # another exchange, no redaction asked
     )
@@ -464,7 +468,15 @@ def test_redaction_masks_wsgi_headers_and_the_environ() -> None:
     secret = environ(HTTP_AUTHORIZATION="Bearer t", HTTP_COOKIE="sid=1")
     events = built(
         (rec.WSGI_ENVIRON, XID, 1_000, secret, [b"authorization", b"cookie", b"set-cookie"]),
-        (rec.WSGI_STARTED, XID, 1_100, "200 OK", [("Set-Cookie", "s=1"), ("X", "y")]),
+        (
+            rec.WSGI_STARTED,
+            XID,
+            1_100,
+            "200 OK",
+            [("Set-Cookie", "s=1"), ("X", "y")],
+            None,
+            [b"set-cookie"],
+        ),
     )
     started, response = events
     assert isinstance(started, ev.RequestStarted)
@@ -474,6 +486,18 @@ def test_redaction_masks_wsgi_headers_and_the_environ() -> None:
     assert "sid=1" not in json.dumps(started.snapshot)
     assert isinstance(response, ev.ResponseStarted)
     assert response.headers == ((b"Set-Cookie", b"[redacted]"), (b"X", b"y"))
+
+
+def test_redaction_needs_no_memory_of_the_exchange() -> None:
+    """A viewer restarted mid-exchange never saw its start: each record says what to mask."""
+    start = {"type": "http.response.start", "status": 200, "headers": [(b"set-cookie", b"s")]}
+    (response,) = built((rec.ASGI_SENT, XID, 1_100, start, -1, [b"set-cookie"]))
+    assert isinstance(response, ev.ResponseStarted)
+    assert response.headers == ((b"set-cookie", b"[redacted]"),)
+    head = b"HTTP/1.1 200 OK\r\nSet-Cookie: s\r\n"
+    (proxied,) = built((rec.PROXY_RESPONSE, XID, 1_100, head, False, [b"set-cookie"]))
+    assert isinstance(proxied, ev.ResponseStarted)
+    assert proxied.headers == ((b"Set-Cookie", b"[redacted]"),)
 
 
 def test_mask_environ_masks_http_keys() -> None:
