@@ -149,3 +149,52 @@ def test_inspect_proxy_refuses_a_bad_upstream() -> None:
     )
     assert result.returncode == 1
     assert "not an address: 'nowhere:port'" in result.stderr
+
+
+def test_listen_takes_its_address_and_token_from_the_environment(tmp_path: Path) -> None:
+    """One exported INSPECTOR_BUS configures the app and the viewer alike."""
+    from inspector import wire
+    from inspector.sink import Sink
+
+    path = tmp_path / "env.sock"
+    env = {"INSPECTOR_BUS": f"unix:{path}", "INSPECTOR_TOKEN": "s3cret", "PATH": "/usr/bin:/bin"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui", "listen", "--no-tui"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        for _ in range(500):
+            if path.exists():
+                break
+            time.sleep(0.01)
+        address = wire.Address("unix", path=str(path))
+        refused, welcomed = Sink(address, name="no-token"), Sink(address, token="s3cret")
+        try:
+            assert welcomed.flush(5)
+            assert not refused.connected
+            assert "wrong or missing token" in (refused.last_error or "")
+        finally:
+            refused.close()
+            welcomed.close()
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=10)
+    assert f"listening on unix:{path}" in err
+    assert "connected" in out
+
+
+def test_listen_refuses_to_listen_when_capture_is_off() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tui", "listen", "--no-tui"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"INSPECTOR_BUS": "off", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 1
+    assert "INSPECTOR_BUS is off" in result.stderr

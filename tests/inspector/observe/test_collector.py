@@ -536,3 +536,29 @@ async def test_a_forked_child_reports_with_a_new_prefix(
         assert received.ids()[-1] == "parent-after"
     finally:
         sink.close()
+
+
+async def test_a_wrapped_app_is_listed_before_its_first_request(
+    collector: tuple[Collector, Received], address: wire.Address
+) -> None:
+    """The sink connects when the middleware is made, not at the first request."""
+    from inspector import ASGIInspectorMiddleware
+    from inspector.events import exchange_id_prefix
+    from inspector.runtime import sink_to
+
+    server, received = collector
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        pass
+
+    middleware = ASGIInspectorMiddleware(app, bus=sink_to(str(address)))
+    try:
+        await until(lambda: received.of(ev.PeerConnected))
+        (peer,) = received.of(ev.PeerConnected)
+        assert peer.prefix == exchange_id_prefix()
+        assert len(server.peers) == 1
+        assert not [e for e in received.events if e.exchange_id]  # no traffic yet
+    finally:
+        sink = middleware.options.bus
+        assert isinstance(sink, Sink)
+        sink.close()
