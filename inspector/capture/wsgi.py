@@ -87,6 +87,7 @@ class _Exchange:
 
     __slots__ = (
         "_start_response",
+        "_write",
         "error",
         "exhausted",
         "options",
@@ -112,13 +113,13 @@ class _Exchange:
             self.record(WSGI_STARTED, self.xid, now_ns(), status, headers, error, redact)
         except Exception as exc:
             self.options.failed(self.xid, "start_response", exc)
-        write = self._start_response(status, headers, *exc_info)
+        self._write = self._start_response(status, headers, *exc_info)
+        return self.write
 
-        def recorded_write(data: bytes) -> object:
-            self.response_chunk(BODY_WRITTEN, data)
-            return write(data)
-
-        return recorded_write
+    def write(self, data: bytes) -> object:
+        """The `write()` callable `start_response` returns (PEP 3333), recorded."""
+        self.response_chunk(BODY_WRITTEN, data)
+        return self._write(data)
 
     def response_chunk(self, tag: int, data: bytes) -> None:
         try:
@@ -259,9 +260,15 @@ def _body_length(environ: Environ) -> int | None:
     of the body; as in RFC 9112 section 6.3, a request without Content-Length or chunked
     Transfer-Encoding has no body.
     """
-    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+    if (
+        "HTTP_TRANSFER_ENCODING" in environ
+        and "chunked" in environ["HTTP_TRANSFER_ENCODING"].lower()
+    ):
         return None
+    length = environ.get("CONTENT_LENGTH")
+    if not length:  # a GET: nothing more to look at
+        return 0
     try:
-        return max(int(environ.get("CONTENT_LENGTH") or 0), 0)
+        return max(int(length), 0)
     except ValueError:
         return None
