@@ -232,6 +232,12 @@ def exchange_line(fmt: LineFormat, exchange: Exchange, origin: str | None = None
     )
 
 
+_INTERVAL = 0.05
+"""How often the writer writes what was put: lines are late by at most this much."""
+_WAKE_AT = 1_000
+"""Lines waiting past which `put` wakes the writer at once."""
+
+
 class LineWriter:
     """Writes lines on a daemon thread of its own; `put` never waits for the stream.
 
@@ -271,7 +277,8 @@ class LineWriter:
                 self._unreported += lost
                 lines = lines[: max(room, 0)]
             self._pending.extend(lines)
-            self._ready.notify()
+            if len(self._pending) >= _WAKE_AT:  # else the writer comes by on its own
+                self._ready.notify()
 
     def close(self, timeout: float = 1.0) -> None:
         """Write what is queued (waiting at most `timeout` seconds for the stream), then stop."""
@@ -285,7 +292,11 @@ class LineWriter:
         while True:
             with self._ready:
                 while self._open and not self._pending and not self._unreported:
-                    self._ready.wait()
+                    self._ready.wait(_INTERVAL)
+                if self._open and len(self._pending) < _WAKE_AT:
+                    # Waking per batch would make this thread fight the collector's for the
+                    # GIL a few hundred times a second: write a few times a second instead.
+                    self._ready.wait(_INTERVAL)
                 lines, self._pending = self._pending, []
                 dropped, self._unreported = self._unreported, 0
             if not lines and not dropped:

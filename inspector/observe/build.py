@@ -4,7 +4,9 @@
 collector, the in-process `EventBus` and the tests all use it. One builder serves one peer
 (one process's records, one wall-clock offset). It keeps a little state per open exchange
 (when it started, when its request body ended and its response began, whether a WebSocket
-was accepted, which headers to mask), bounded and dropped when the exchange finishes.
+was accepted and its compression contexts), bounded and dropped when the exchange finishes.
+Which headers to mask is said by each record that carries headers, so a secret stays masked
+even for an exchange whose start this builder never saw.
 
 What servers really send is normalised here, never in the app's process: ports as strings,
 lists for tuples, missing optional keys, str where bytes belong. A record that cannot be
@@ -111,9 +113,6 @@ class Builder:
         if len(self.open) > MAX_OPEN:
             del self.open[next(iter(self.open))]
         return state
-
-    def _state(self, xid: str) -> _Open | None:
-        return self.open.get(xid)
 
     def _responded(self, xid: str, at: int) -> None:
         state = self.open.get(xid)
