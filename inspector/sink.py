@@ -140,7 +140,11 @@ class Sink:
                         backoff = min(backoff * 2, _BACKOFF_MAX)
                         continue
                 closing = self._closed
-                if self._poll(0 if closing else INTERVAL):
+                if not closing:
+                    # One wake-up per interval: each one takes the GIL from the app's thread.
+                    self._wake.wait(INTERVAL)
+                    self._wake.clear()
+                if self._read():
                     self._busy = True
                     try:
                         self._ship()
@@ -153,32 +157,25 @@ class Sink:
                 self.last_error = f"sink: {exc!r}"
                 self._disconnect()
 
-    def _poll(self, timeout: float) -> bool:
-        """Waits up to `timeout` reading what the collector sends; False if it hung up."""
+    def _read(self) -> bool:
+        """Takes what the collector sent (acks, control), without waiting; False if it hung
+        up."""
         assert self._sock is not None
-        poller = select.poll()  # not select(): it cannot watch descriptors past 1023
-        poller.register(self._sock, select.POLLIN | select.POLLERR | select.POLLHUP)
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if not poller.poll(max(left, 0) * 1000):
-                return True
+        while self._poller.poll(0):  # a socket with a timeout would wait in recv()
             try:
-                data = self._sock.recv(1 << 16, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                return True
+                data = self._sock.recv(1 << 16)
             except OSError as exc:
                 self.last_error = f"{self.address}: {exc}"
                 self._disconnect()
                 return False
             if not data:
-                self.last_error = f"{self.address}: the collector closed the connection"
+                if not self.last_error or "hung up" not in self.last_error:
+                    self.last_error = f"{self.address}: the collector closed the connection"
                 self._disconnect()
                 return False
             for payload in self._frames.feed(data):
                 self._received(_decode_control(payload))
-            if left <= 0:
-                return True
+        return True
 
     def _received(self, message: dict[str, Any]) -> None:
         ack = message.get("ack")
@@ -225,6 +222,8 @@ class Sink:
             sock.close()
             raise
         self._frames = wire.FrameReader()
+        self._poller = select.poll()  # not select(): it cannot watch descriptors past 1023
+        self._poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
         self._on_connection = self._acked = 0
         self._sock, self.connected = sock, True
 
