@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# What the benchmarks compare against, each in its own place: wrk and nginx from Debian,
+# What the benchmarks compare against, each in its own place: wrk, nginx and tmux from Debian,
 # mitmproxy from PyPI in bench/.venv-mitm (never in the project's .venv). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
 command -v wrk > /dev/null || missing+=(wrk)
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v tmux > /dev/null || missing+=(tmux)
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
@@ -16,4 +17,4 @@ if [ ! -x bench/.venv-mitm/bin/mitmdump ]; then
     bench/.venv-mitm/bin/python -m pip install --quiet --disable-pip-version-check mitmproxy
 fi
 [ -x .venv/bin/python ] || bash scripts/test.sh --collect-only -q > /dev/null
-echo "ready: .venv/bin/python bench/capture.py | bench/collector.py | bench/proxy.py"
+echo "ready: .venv/bin/python bench/app.py | bench/proxy.py  (--quick: a smoke run)"
