@@ -196,10 +196,12 @@ class Sink:
             self._reports.append((self._on_connection, lost))
         if not batch:
             return
-        payload = array_header(len(batch)) + b"".join(batch)
+        head = array_header(len(batch))
+        size = len(head) + sum(map(len, batch))
+        frame = b"".join([size.to_bytes(4, "big"), head, *batch])  # one copy of the batch
         try:
             assert self._sock is not None
-            self._sock.sendall(wire.frame(payload))
+            self._sock.sendall(frame)
         except OSError as exc:
             self.lost += len(batch) - (1 if lost else 0)
             self.last_error = f"{self.address}: {exc}"
