@@ -2,14 +2,15 @@
 
 It listens on a bus address (a Unix socket with mode 0600, or loopback TCP; another interface
 only with `allow_remote` and a token), checks each peer's hello, reads its frames of records,
-builds events from them (one `Builder` per peer, see `inspector.observe.build`) and hands
+builds events from them (one `Builder` per sender, see `inspector.observe.build`) and hands
 them, a batch per frame, to `deliver`, on the event loop's thread. It acknowledges what it
 received (cumulatively, every 10 ms while frames arrive: a sink knows exactly what was lost
-if the connection breaks) and can send control messages back (`send_control`). A `PeerConnected` event names the process behind each
-exchange-id prefix. A record that does not decode costs only itself: it becomes a
-`CaptureFailed` event and is counted in `unreadable`. A peer that speaks another version, or
-sends a frame that is not a batch of records or is over the size limit, is told why and
-disconnected; the collector and the other peers carry on.
+if the connection breaks) and can send control messages back (`send_control`). A
+`PeerConnected` event names the process behind each exchange-id prefix. A record that does
+not decode costs only itself: it becomes a `CaptureFailed` event and is counted in
+`unreadable`. A peer that speaks another version, or sends a frame that is not a batch of
+records or is over the size limit, is told why and disconnected; the collector and the other
+peers carry on.
 """
 
 from __future__ import annotations
