@@ -3,14 +3,13 @@
 It listens on a bus address (a Unix socket with mode 0600, or loopback TCP; another interface
 only with `allow_remote` and a token), checks each peer's hello, reads its frames of records,
 builds events from them (one `Builder` per sender, see `inspector.observe.build`) and hands
-them, a batch per frame, to `deliver`, on the event loop's thread. It acknowledges what it
-received (cumulatively, every 10 ms while frames arrive: a sink knows exactly what was lost
-if the connection breaks) and can send control messages back (`send_control`). A
-`PeerConnected` event names the process behind each exchange-id prefix. A record that does
-not decode costs only itself: it becomes a `CaptureFailed` event and is counted in
-`unreadable`. A peer that speaks another version, or sends a frame that is not a batch of
-records or is over the size limit, is told why and disconnected; the collector and the other
-peers carry on.
+them, a batch per frame, to `deliver`, on the event loop's thread. It acknowledges every
+frame (cumulatively: a sink knows exactly what was lost if the connection breaks) and can send
+control messages back (`send_control`). A `PeerConnected` event names the process behind each
+exchange-id prefix. A record that does not decode costs only itself: it becomes a
+`CaptureFailed` event and is counted in `unreadable`. A peer that speaks another version, or
+sends a frame that is not a batch of records or is over the size limit, is told why and
+disconnected; the collector and the other peers carry on.
 """
 
 from __future__ import annotations
@@ -46,7 +45,6 @@ class Peer:
     writer: asyncio.StreamWriter
     records: int = 0
     events: int = 0
-    ack: asyncio.TimerHandle | None = None
 
     def __str__(self) -> str:
         return f"{self.name}[{self.pid}] {self.address}"
@@ -124,9 +122,6 @@ class Collector:
             peer = await self._greet(reader, writer, label)
             if peer is not None:
                 reason = await self._read_events(reader, peer)
-                if peer.ack is not None:  # what was received is acknowledged, even now
-                    peer.ack.cancel()
-                    _acknowledge(peer)
                 if reason != "disconnected":  # past the welcome, the sink reads frames
                     self.errors.append(f"{peer}: {reason}")
                     with contextlib.suppress(Exception):
@@ -138,8 +133,6 @@ class Collector:
             self._writers.discard(writer)
             if peer is not None:
                 self.peers.pop(id(writer), None)
-                if peer.ack is not None:  # the connection broke before it could be sent
-                    peer.ack.cancel()
                 self._deliver([PeerDisconnected("", now_ns(), peer.prefix, reason)])
             writer.close()
             with contextlib.suppress(Exception):
@@ -220,8 +213,9 @@ class Collector:
         self.unreadable += builder.failures - failures
         peer.events += len(events)
         self._deliver(events)
-        if peer.ack is None:  # at most one ack per `_ACK_DELAY`, covering every frame before
-            peer.ack = asyncio.get_running_loop().call_later(_ACK_DELAY, _acknowledge, peer)
+        # Acknowledged at once: a viewer killed a moment later still has its loss counted
+        # exactly (a sink sends at most one frame per few milliseconds).
+        _acknowledge(peer)
         return None
 
     def _one_by_one(self, builder: Builder, raws: list[msgspec.Raw]) -> list[Event]:
@@ -251,12 +245,9 @@ class Collector:
 
 
 _encode = msgspec.msgpack.encode
-_ACK_DELAY = 0.01
-"""Acks are cumulative: one per 10 ms says as much as one per frame, with fewer writes."""
 
 
 def _acknowledge(peer: Peer) -> None:
-    peer.ack = None
     with contextlib.suppress(Exception):
         peer.writer.write(wire.frame(_encode({"ack": peer.records})))
 
