@@ -1,9 +1,9 @@
 """The headless log: one line per finished exchange and per WebSocket message, as they happen.
 
-`ConsoleLog` is a bus subscriber: it runs on the bus thread, turns each batch of events into
-lines, and hands them to a `LineWriter`, whose own thread writes them out. Printing must never
-slow capture, so the writer keeps at most `max_lines` waiting and drops (and counts) the rest
-when the terminal or pipe cannot keep up. Without a filter the log keeps only what a line needs
+`ConsoleLog` is called with each batch of events (by the collector, on its event loop), turns
+them into lines, and hands them to a `LineWriter`, whose own thread writes them out. Printing
+must never slow capture, so the writer keeps at most `max_lines` waiting and drops (and counts)
+the rest when the terminal or pipe cannot keep up. Without a filter the log keeps only what a line needs
 per running exchange; a filter needs whole `Exchange`s, so then it folds them. Lines are plain
 f-strings with ANSI colours chosen once (none off a terminal or with `NO_COLOR`), and captured
 text has its control characters shown as `\\xNN` so it can never drive the terminal.
@@ -323,7 +323,7 @@ class LineWriter:
 
 
 class ConsoleLog:
-    """Subscribe with `bus.subscribe(log)`, and `log.close()` after the bus is closed.
+    """Call it with each batch of events (`log(events)`), and `log.close()` once none follow.
 
     `filter_text` keeps the matching exchanges (and their WebSocket messages, judged on the
     exchange as it stands when each arrives); `color` None means colour on a terminal unless

@@ -98,9 +98,6 @@ def clock(wall_time: float) -> str:
 
 
 def is_replay(exchange: Exchange) -> bool:
-    """Replays carry a plain dict snapshot with `replay_of` (captured ones are lazy Snapshots:
-    reading those would convert a whole scope per row, so they are not looked into)."""
+    """Replays carry a snapshot holding `replay_of` (the id of the exchange they repeat)."""
     request = exchange.request
-    return (
-        request is not None and type(request.snapshot) is dict and "replay_of" in request.snapshot
-    )
+    return request is not None and "replay_of" in request.snapshot
