@@ -3,10 +3,10 @@
 `ConsoleLog` is called with each batch of events (by the collector, on its event loop), turns
 them into lines, and hands them to a `LineWriter`, whose own thread writes them out. Printing
 must never slow capture, so the writer keeps at most `max_lines` waiting and drops (and counts)
-the rest when the terminal or pipe cannot keep up. Without a filter the log keeps only what a line needs
-per running exchange; a filter needs whole `Exchange`s, so then it folds them. Lines are plain
-f-strings with ANSI colours chosen once (none off a terminal or with `NO_COLOR`), and captured
-text has its control characters shown as `\\xNN` so it can never drive the terminal.
+the rest when the terminal or pipe cannot keep up. Without a filter the log keeps only what a
+line needs per running exchange; a filter needs whole `Exchange`s, so then it folds them. Lines
+are plain f-strings with ANSI colours chosen once (none off a terminal or with `NO_COLOR`), and
+captured text has its control characters shown as `\\xNN` so it can never drive the terminal.
 """
 
 from __future__ import annotations
