@@ -46,14 +46,17 @@ def prefix_of(exchange_id: str) -> str:
     return exchange_id.rpartition("-")[0]
 
 
+_WITH_DATA = frozenset({ev.RequestBodyChunk, ev.ResponseBodyChunk, ev.ResponseBodyWritten})
+
+
 def _cost(event: ev.Event) -> int:
-    match event:
-        case ev.RequestBodyChunk(data=data) | ev.ResponseBodyChunk(data=data):
-            return len(data)
-        case ev.ResponseBodyWritten(data=data):
-            return len(data)
-        case ev.WebSocketMessage(text=text, data=data):
-            return len(text) if text is not None else len(data or b"")
+    """The captured bytes an event holds (one type lookup: this runs for every event)."""
+    kind = type(event)
+    if kind in _WITH_DATA:
+        return len(event.data)  # type: ignore[attr-defined]
+    if kind is ev.WebSocketMessage:
+        text, data = event.text, event.data  # type: ignore[attr-defined]
+        return len(text) if text is not None else len(data or b"")
     return 0
 
 
@@ -104,6 +107,7 @@ class Store:
         exchanges, costs = self._exchanges, self._costs
         new: list[Exchange] = []
         touched: set[str] = set()
+        added = 0  # bytes, summed here rather than on the store per event
         for event in events:
             self.events_seen += 1
             xid = event.exchange_id
@@ -117,13 +121,14 @@ class Store:
                     continue
                 exchange = exchanges[xid] = Exchange(xid)
                 costs[xid] = _EXCHANGE_COST
-                self.bytes += _EXCHANGE_COST
+                added += _EXCHANGE_COST
                 new.append(exchange)
             exchange.apply(event)
             cost = _EVENT_COST + _cost(event)
             costs[xid] += cost
-            self.bytes += cost
+            added += cost
             touched.add(xid)
+        self.bytes += added
         self._evict()
         if len(new) and new[0].id not in exchanges:
             new = [exchange for exchange in new if exchange.id in exchanges]
