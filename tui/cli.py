@@ -254,6 +254,9 @@ async def _proxy(args: argparse.Namespace) -> None:
         response_timeout=args.timeout,
         idle_timeout=args.idle_timeout,
         header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        send_timeout=args.send_timeout,
+        backlog=args.backlog,
         redact=args.redact,
     )
     loop = asyncio.get_running_loop()
@@ -299,6 +302,21 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--header-timeout", type=float, default=60.0, help="seconds to send a request head (408)"
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=60.0,
+        help="seconds between two reads of a request body (408)",
+    )
+    parser.add_argument(
+        "--send-timeout",
+        type=float,
+        default=60.0,
+        help="seconds a peer may read nothing of what is sent to it before both are closed",
+    )
+    parser.add_argument(
+        "--backlog", type=int, default=2048, help="connections waiting to be accepted"
     )
     _add_output_flags(parser)
     args = parser.parse_args(argv)

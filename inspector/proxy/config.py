@@ -46,6 +46,11 @@ class ProxyConfig:
         bytes before it is closed (nginx's keepalive_timeout); nothing is recorded.
     header_timeout: seconds from a request head's first byte to its end before the proxy
         answers 408 (nginx's client_header_timeout), recorded as a failed exchange.
+    body_timeout: seconds between two successive reads of a request body before the proxy
+        answers 408, or closes if a response started (nginx's client_body_timeout).
+    send_timeout: seconds a write to either side may make no progress (its peer reads
+        nothing) before both connections close (nginx's send_timeout); recorded.
+    backlog: the listening socket's queue of connections not accepted yet (uvicorn's 2048).
     max_ws_messages: WebSocket messages recorded per connection; later ones pass unrecorded.
     redact: header names masked in captured events (True: the usual secrets), as in
         `CaptureOptions`; what is forwarded is never changed.
@@ -58,6 +63,9 @@ class ProxyConfig:
     response_timeout: float = 60.0
     idle_timeout: float = 75.0
     header_timeout: float = 60.0
+    body_timeout: float = 60.0
+    send_timeout: float = 60.0
+    backlog: int = 2048
     max_ws_messages: int = DEFAULT_MAX_WS_MESSAGES
     redact: bool | Iterable[str] = False
     redact_names: frozenset[bytes] | None = field(init=False, repr=False, compare=False)
@@ -70,9 +78,13 @@ class ProxyConfig:
             self.response_timeout,
             self.idle_timeout,
             self.header_timeout,
+            self.body_timeout,
+            self.send_timeout,
         )
         if not all(timeout > 0 for timeout in timeouts):
             raise ValueError("timeouts must be > 0")
+        if self.backlog < 1:
+            raise ValueError("backlog must be >= 1")
         if self.max_ws_messages < 0:
             raise ValueError("max_ws_messages must be >= 0")
         redact = self.redact if isinstance(self.redact, bool) else tuple(self.redact)
