@@ -11,8 +11,9 @@ version is told why in words it can read). After the welcome both directions car
 4-byte big-endian length, then a msgpack payload. The sink's frames are batches of records
 (a msgpack array, see `inspector.records`); the collector's are small maps: `{"ack": N}`
 after each batch (N records received on this connection so far, so a sink knows exactly
-what was lost if the connection breaks) and `{"control": ...}` (the viewer asking the hot
-process to act, such as `"stop"`).
+what was lost if the connection breaks), `{"control": ...}` (the viewer asking the hot
+process to act, such as `"stop"`) and `{"error": WHY}`, the last frame before the collector
+hangs up on a peer.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from typing import Any, Literal
 
 PROTOCOL = "inspector-events"
 VERSION = 2
-MAX_FRAME = 64 << 20
-"""The longest frame either side accepts (a batch holds at most one record over 1 MiB)."""
+MAX_FRAME = 32 << 20
+"""The longest frame either side accepts: twice the largest a sink makes (a batch is under
+1 MiB of records plus at most one more, and a record is at most 16 MiB)."""
 MAX_HELLO = 64 << 10
 """The longest hello: a peer not yet welcomed gets no room to make the collector buffer."""
 ENV = "INSPECTOR_BUS"
@@ -170,11 +172,16 @@ class FrameReader:
             end = start + 4 + size
             if len(buffer) < end:
                 break
-            payloads.append(bytes(buffer[start + 4 : end]))
+            with memoryview(buffer) as view:  # one copy of the payload, not two
+                payloads.append(bytes(view[start + 4 : end]))
             start = end
         if start:
             del buffer[:start]
         return payloads
+
+    def clear(self) -> None:
+        """Forget a frame begun, and free its bytes."""
+        self._buffer = bytearray()
 
     @property
     def pending(self) -> int:

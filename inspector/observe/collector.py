@@ -3,13 +3,21 @@
 It listens on a bus address (a Unix socket with mode 0600, or loopback TCP; another interface
 only with `allow_remote` and a token), checks each peer's hello, reads its frames of records,
 builds events from them (one `Builder` per sender, see `inspector.observe.build`) and hands
-them, a batch per frame, to `deliver`, on the event loop's thread. It acknowledges every
-frame (cumulatively: a sink knows exactly what was lost if the connection breaks) and can send
-control messages back (`send_control`). A `PeerConnected` event names the process behind each
-exchange-id prefix. A record that does not decode costs only itself: it becomes a
-`CaptureFailed` event and is counted in `unreadable`. A peer that speaks another version, or
-sends a frame that is not a batch of records or is over the size limit, is told why and
-disconnected; the collector and the other peers carry on.
+them, a batch per frame, to `deliver`, on the event loop's thread. A `PeerConnected` event
+names the process behind each exchange-id prefix.
+
+A frame's records count as *received* once `deliver` has returned with their events (for
+`inspector listen --save`, once they are written to the file); the collector acknowledges the
+frame right after, cumulatively, so a sink counts as lost exactly what was never received. The
+one gap is a collector killed between the two (a few microseconds per frame): that frame is
+counted lost although delivered. The count can err towards loss; it never hides one.
+
+A record that does not decode costs only itself: it becomes a `CaptureFailed` event and is
+counted in `unreadable`. A peer that speaks another version, or sends a frame that is not a
+batch of records or is over the size limit, is told why and disconnected; the collector and
+the other peers carry on. Frames begun but not finished are held in memory; past
+`max_pending` bytes across all peers, the peers holding the most are told why and
+disconnected, so many slow or hostile peers cannot make the collector hold more.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import socket
 import stat
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 
@@ -32,6 +40,9 @@ from inspector.observe.build import Builder
 _HELLO_TIMEOUT = 10.0
 _MAX_SENDERS = 1024
 _READ_SIZE = 1 << 18
+DEFAULT_MAX_PENDING = 64 << 20
+"""Bytes of frames begun but not finished held for all peers at once: twice the longest
+frame (`wire.MAX_FRAME`), so a lone peer can always send one."""
 
 
 @dataclass(slots=True)
@@ -45,6 +56,11 @@ class Peer:
     writer: asyncio.StreamWriter
     records: int = 0
     events: int = 0
+    frames: wire.FrameReader = field(default_factory=wire.FrameReader)
+    held: int = 0
+    """Bytes of a frame begun, as counted in the collector's `pending`."""
+    refusal: str | None = None
+    """Why the collector hung up on this peer, once it has."""
 
     def __str__(self) -> str:
         return f"{self.name}[{self.pid}] {self.address}"
@@ -58,6 +74,7 @@ class Collector:
         *,
         token: str | None = None,
         allow_remote: bool = False,
+        max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
         if not address.is_loopback and not (allow_remote and token):
             raise wire.WireError(
@@ -65,6 +82,9 @@ class Collector:
             )
         self.address = address
         self.token = token
+        self.max_pending = max_pending
+        self.pending = 0
+        """Bytes of frames begun but not finished, over all peers: at most `max_pending`."""
         self._deliver = deliver
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -75,9 +95,9 @@ class Collector:
         self.received = 0
         """Records received from every peer."""
         self.unreadable = 0
+        """Records that did not decode, or that the builder could not understand."""
         self._builders: dict[str, Builder] = {}
         """By sender prefix: a sink that reconnects finds its open exchanges remembered."""
-        """Records that did not decode, or that the builder could not understand."""
 
     async def start(self) -> None:
         if self.address.kind == "unix":
@@ -122,16 +142,15 @@ class Collector:
             peer = await self._greet(reader, writer, label)
             if peer is not None:
                 reason = await self._read_events(reader, peer)
-                if reason != "disconnected":  # past the welcome, the sink reads frames
-                    self.errors.append(f"{peer}: {reason}")
-                    with contextlib.suppress(Exception):
-                        writer.write(wire.frame(_encode({"error": reason})))
+                if reason != "disconnected":
+                    self._hang_up(peer, reason)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             self._tasks.discard(task)
             self._writers.discard(writer)
             if peer is not None:
+                self._release(peer)
                 self.peers.pop(id(writer), None)
                 self._deliver([PeerDisconnected("", now_ns(), peer.prefix, reason)])
             writer.close()
@@ -171,7 +190,7 @@ class Collector:
 
     async def _read_events(self, reader: asyncio.StreamReader, peer: Peer) -> str:
         """Deliver the peer's events until it hangs up; returns why the stream ended."""
-        frames = wire.FrameReader()
+        frames = peer.frames
         builder = self._builders.pop(peer.prefix, None) or Builder(peer.wall_offset_ns)
         builder.wall_offset_ns = peer.wall_offset_ns
         self._builders[peer.prefix] = builder  # newest last; the oldest senders are forgotten
@@ -179,6 +198,8 @@ class Collector:
             del self._builders[next(iter(self._builders))]
         while True:
             data = await reader.read(_READ_SIZE)
+            if peer.refusal is not None:  # refused while this task waited (see `_shed`)
+                return peer.refusal
             if not data:
                 if frames.pending:
                     return f"the stream was cut in the middle of a frame ({frames.pending} bytes)"
@@ -187,10 +208,52 @@ class Collector:
                 payloads = frames.feed(data)
             except wire.WireError as exc:
                 return str(exc)
+            grown = frames.pending - peer.held
+            peer.held += grown
+            self.pending += grown
             for payload in payloads:
                 error = self._take(peer, builder, payload)
                 if error:
                     return error
+            if self.pending > self.max_pending:
+                self._shed()
+                if peer.refusal is not None:
+                    return peer.refusal
+
+    def _shed(self) -> None:
+        """Hang up on the peers holding the most of a frame begun until all peers together
+        hold at most `max_pending` bytes: the others carry on."""
+        for peer in sorted(self.peers.values(), key=lambda p: p.held, reverse=True):
+            if self.pending <= self.max_pending or not peer.held:
+                return
+            self._hang_up(
+                peer,
+                f"refused: frames begun but not finished passed the collector's limit of "
+                f"{self.max_pending} bytes over all peers, and this peer held the most "
+                f"({peer.held} bytes)",
+            )
+
+    def _hang_up(self, peer: Peer, reason: str) -> None:
+        """Tell a welcomed peer why (an error frame: past the welcome it reads frames), free
+        its frame begun and close; its task sees the end and returns the reason."""
+        if peer.refusal is not None:
+            return
+        peer.refusal = reason
+        self.errors.append(f"{peer}: {reason}")
+        self._release(peer)
+        writer = peer.writer
+        with contextlib.suppress(Exception):
+            writer.write(wire.frame(_encode({"error": reason})))
+        if writer.transport.get_write_buffer_size():
+            # A peer that reads nothing would keep the connection, and its task, forever.
+            writer.transport.abort()
+        else:
+            writer.close()
+
+    def _release(self, peer: Peer) -> None:
+        self.pending -= peer.held
+        peer.held = 0
+        peer.frames.clear()
 
     def _take(self, peer: Peer, builder: Builder, payload: bytes) -> str | None:
         """Builds and delivers one frame's events, then acknowledges it; or says what is

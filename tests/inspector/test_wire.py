@@ -151,3 +151,12 @@ def test_a_frame_over_the_limit_is_refused_before_it_is_read() -> None:
         reader.feed((11).to_bytes(4, "big"))  # no payload yet: the length alone is enough
     with pytest.raises(wire.WireError, match="over the"):
         wire.FrameReader().feed((wire.MAX_FRAME + 1).to_bytes(4, "big"))
+
+
+def test_a_frame_begun_can_be_forgotten() -> None:
+    reader = wire.FrameReader()
+    assert reader.feed(wire.frame(b"x" * 100)[:50]) == []
+    assert reader.pending == 50
+    reader.clear()  # a refused peer's bytes are freed at once
+    assert reader.pending == 0
+    assert reader.feed(wire.frame(b"next")) == [b"next"]

@@ -4,12 +4,13 @@ fan-in, acknowledgements, exact loss reports, refusals, control messages, fork s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
 import stat
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,8 @@ class Received:
     def __init__(self) -> None:
         self.events: list[ev.Event] = []
 
-    def __call__(self, events: object) -> None:
-        self.events.extend(events)  # type: ignore[call-overload]
+    def __call__(self, events: Sequence[ev.Event]) -> None:
+        self.events.extend(events)
 
     def of(self, kind: type[ev.Event]) -> list[Any]:
         return [e for e in self.events if isinstance(e, kind)]
@@ -266,6 +267,74 @@ async def test_events_before_a_bad_frame_are_kept(
     assert received.ids() == ["p-1", "p-2"]
     assert frames[0] == {"ack": 2}
     assert "not a batch of records" in frames[-1]["error"]
+
+
+# -- memory -------------------------------------------------------------------------------------
+
+
+def welcomed(address: wire.Address, prefix: str) -> socket.socket:
+    """A blocking raw peer past the welcome (use it off the event loop)."""
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(address.path)
+    sock.sendall(hello(prefix))
+    line = b""
+    while not line.endswith(b"\n"):
+        line += sock.recv(1)
+    assert json.loads(line)["welcome"] is True
+    return sock
+
+
+def last_words(sock: socket.socket) -> list[Any]:
+    """The frames a peer reads until the collector hangs up (a reset, when the collector left
+    bytes of ours unread, comes after what it wrote)."""
+    data = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(1 << 16):
+            data += chunk
+    return [msgspec.msgpack.decode(payload) for payload in wire.FrameReader().feed(data)]
+
+
+async def test_past_the_bound_on_unfinished_frames_the_peers_holding_most_are_refused(
+    address: wire.Address,
+) -> None:
+    """Issue #10: 40 peers each sending 15 MiB of a frame never finished took a collector from
+    41 to 647 MiB. Frames begun are now bounded over all peers, not per peer."""
+    received = Received()
+    server = Collector(address, received, max_pending=1_000_000)
+    await server.start()
+    peers: dict[str, socket.socket] = {}
+    try:
+        # Each peer begins a frame and stops 50 kB or so before its end.
+        frames, held = {}, {"a": 300_000, "b": 500_000, "c": 100_000, "d": 200_000}
+        total = 0
+        for name, size in held.items():
+            body = b"x" * (size + 50_000)
+            frames[name] = batch(rec.encode((rec.BODY_SENT, f"{name}-1", 1, body, 0, False)))
+            peers[name] = await asyncio.to_thread(welcomed, address, name)
+            await asyncio.to_thread(peers[name].sendall, frames[name][:size])
+            total += size
+            if name != "d":  # under the bound: held as it is
+                await until(lambda: server.pending == total)  # noqa: B023
+        # d took the total past 1 MB: b, holding the most, is refused; the others carry on.
+        await until(lambda: server.pending == total - held["b"])
+        (refusal,) = await asyncio.to_thread(last_words, peers["b"])
+        assert "the collector's limit of 1000000 bytes" in refusal["error"]
+        assert "this peer held the most (500000 bytes)" in refusal["error"]
+        assert server.errors[-1].endswith(refusal["error"])
+        (gone,) = received.of(ev.PeerDisconnected)
+        assert (gone.prefix, gone.reason) == ("b", refusal["error"])
+        for name in "acd":
+            await asyncio.to_thread(peers[name].sendall, frames[name][held[name] :])
+            await until(lambda: server.received == "acd".index(name) + 1)  # noqa: B023
+        assert server.pending == 0
+        assert [e.exchange_id for e in received.of(ev.ResponseBodyChunk)] == ["a-1", "c-1", "d-1"]
+        for name in "acd":
+            peers[name].shutdown(socket.SHUT_WR)
+            assert await asyncio.to_thread(last_words, peers[name]) == [{"ack": 1}]
+    finally:
+        for sock in peers.values():
+            sock.close()
+        await server.close()
 
 
 # -- loss ---------------------------------------------------------------------------------------
