@@ -4,7 +4,9 @@
 collector, the in-process `EventBus` and the tests all use it. One builder serves one peer
 (one process's records, one wall-clock offset). It keeps a little state per open exchange
 (when it started, when its request body ended and its response began, whether a WebSocket
-was accepted and its compression contexts), bounded and dropped when the exchange finishes.
+was accepted, its compression contexts and the message bytes it kept), bounded and dropped
+when the exchange finishes. WebSocket messages, the middleware's and the proxy's alike, keep
+their payload only within a `MessageBudget` (see `inspector.observe.websocket`).
 Which headers to mask is said by each record that carries headers, so a secret stays masked
 even for an exchange whose start this builder never saw.
 
@@ -26,7 +28,18 @@ from inspector import events as ev
 from inspector import records as rec
 from inspector.events import Headers, now_ns
 from inspector.heads import REQUEST_LINE, STATUS_LINE, parse_fields
-from inspector.observe.websocket import Inflater, control_event, deflate_params, message_event
+from inspector.observe.websocket import (
+    BINARY,
+    TEXT,
+    Inflater,
+    MessageBudget,
+    control_event,
+    decode,
+    deflate_params,
+    message,
+    message_payload,
+    relayed_event,
+)
 from inspector.redact import REDACTED
 
 MAX_OPEN = 100_000
@@ -40,21 +53,27 @@ _OUTCOMES = frozenset({"completed", "failed", "cancelled", "disconnected"})
 class _Open:
     """What a builder remembers of an exchange until it finishes."""
 
-    __slots__ = ("accepted", "inflaters", "request_done", "response_at", "started")
+    __slots__ = ("accepted", "inflaters", "kept", "request_done", "response_at", "started")
 
-    def __init__(self, started: int) -> None:
+    def __init__(self, started: int | None) -> None:
         self.started = started
+        """None for a connection whose start this builder never saw (only its messages)."""
         self.request_done: int | None = None
         self.response_at: int | None = None
         self.accepted = False
         self.inflaters: dict[str, Inflater] | None = None
         """permessage-deflate contexts by sender, when the proxy saw it agreed."""
+        self.kept = 0
+        """WebSocket message payload bytes kept, drawn from the builder's budget."""
 
 
 class Builder:
-    def __init__(self, wall_offset_ns: int = 0) -> None:
-        """`wall_offset_ns`: the recording process's wall-clock minus monotonic time."""
+    def __init__(self, wall_offset_ns: int = 0, budget: MessageBudget | None = None) -> None:
+        """`wall_offset_ns`: the recording process's wall-clock minus monotonic time;
+        `budget`: the WebSocket message bytes kept (by default one of its own, with the
+        default bounds)."""
         self.wall_offset_ns = wall_offset_ns
+        self.budget = MessageBudget() if budget is None else budget
         self.open: dict[str, _Open] = {}
         self.failures = 0
         self._handlers: dict[type[rec.Record], Callable[[Any], ev.Event]] = {
@@ -109,10 +128,32 @@ class Builder:
     # -- exchange state ----------------------------------------------------------------------
 
     def _start(self, xid: str, at: int) -> _Open:
-        state = self.open[xid] = _Open(at)
+        if xid in self.open:
+            self._end(xid)
+        return self._remember(xid, _Open(at))
+
+    def _remember(self, xid: str, state: _Open) -> _Open:
+        self.open[xid] = state
         if len(self.open) > MAX_OPEN:
-            del self.open[next(iter(self.open))]
+            self._end(next(iter(self.open)))
         return state
+
+    def _end(self, xid: str) -> _Open | None:
+        """Forget an exchange; its WebSocket messages give their bytes back to the budget."""
+        state = self.open.pop(xid, None)
+        if state is not None and state.kept:
+            self.budget.used -= state.kept
+        return state
+
+    def _connection(self, xid: str) -> _Open:
+        """The state of a WebSocket connection, even one whose start this builder never saw
+        (forgotten, or sent before this observer started): its messages count all the same."""
+        state = self.open.get(xid)
+        return self._remember(xid, _Open(None)) if state is None else state
+
+    def _keep(self, state: _Open, kept: int) -> None:
+        state.kept += kept
+        self.budget.used += kept
 
     def _responded(self, xid: str, at: int) -> None:
         state = self.open.get(xid)
@@ -167,7 +208,7 @@ class Builder:
                 self._request_done(xid, at)
             return ev.RequestBodyChunk(xid, at, body, len(body) if r.size < 0 else r.size, more)
         if kind == "websocket.receive":
-            return _ws_message(xid, at, "client", m, r.size)
+            return self._ws_message(xid, at, "client", m, r.size)
         if kind == "http.disconnect":
             return ev.ClientDisconnected(xid, at)
         if kind == "websocket.connect":
@@ -189,7 +230,7 @@ class Builder:
             headers = _headers(m.get("headers"), r.redact)
             return ev.ResponseStarted(xid, at, _status(m), headers, bool(m.get("trailers")))
         if kind == "websocket.send":
-            return _ws_message(xid, at, "server", m, r.size)
+            return self._ws_message(xid, at, "server", m, r.size)
         if kind == "websocket.accept":
             self._responded(xid, at)
             state = self.open.get(xid)
@@ -220,6 +261,31 @@ class Builder:
     def _accepted(self, xid: str) -> bool:
         state = self.open.get(xid)
         return state is not None and state.accepted
+
+    def _ws_message(
+        self, xid: str, at: int, sender: Any, m: Mapping[str, Any], size: int
+    ) -> ev.WebSocketMessage:
+        """An ASGI message: already cut to the capture limit (`size` is then the whole one's),
+        cut again here to what the budget allows."""
+        state = self._connection(xid)
+        room = self.budget.room(state.kept)
+        # One of "text" and "bytes" is set; an empty text "" is a message of its own.
+        text = m.get("text")
+        if text is not None:
+            text = str(text)
+            data = text.encode("utf-8", "surrogatepass")
+            size = len(data) if size < 0 else size
+            if len(data) > room:
+                data = data[:room]
+                text = decode(data, True)
+            self._keep(state, len(data))
+            return ev.WebSocketMessage(xid, at, sender, text, None, size)
+        data = _body(m.get("bytes"))
+        size = len(data) if size < 0 else size
+        if len(data) > room:
+            data = data[:room]
+        self._keep(state, len(data))
+        return ev.WebSocketMessage(xid, at, sender, None, data, size)
 
     # -- WSGI --------------------------------------------------------------------------------
 
@@ -283,9 +349,9 @@ class Builder:
     # -- any source --------------------------------------------------------------------------
 
     def _finished(self, r: rec.Finished) -> ev.ExchangeFinished:
-        state = self.open.pop(r.xid, None)
+        state = self._end(r.xid)
         outcome: Any = r.outcome if r.outcome in _OUTCOMES else "failed"
-        if state is None:
+        if state is None or state.started is None:
             return ev.ExchangeFinished(r.xid, r.at, outcome, None, None, 0)
         started, done, first = state.started, state.request_done, state.response_at
         return ev.ExchangeFinished(
@@ -393,12 +459,19 @@ class Builder:
 
     def _ws_frame(self, r: rec.WsFrame) -> ev.Event:
         sender: Any = "client" if r.sender == "client" else "server"
-        inflater = None
-        if r.compressed:
-            state = self.open.get(r.xid)
-            inflaters = None if state is None else state.inflaters
-            inflater = None if inflaters is None else inflaters[sender]
-        return message_event(r.xid, r.at, sender, r.opcode, r.pieces, r.size, r.limit, inflater)
+        if r.opcode != TEXT and r.opcode != BINARY:  # RFC 6455 §5.2: reserved opcodes
+            return relayed_event(r.xid, r.at, sender, r.opcode)
+        state = self._connection(r.xid)
+        keep = min(r.limit, self.budget.room(state.kept))
+        if not r.compressed:
+            kept, size = message_payload(r.pieces, r.size, None, keep, None)
+        elif state.inflaters is None:  # compressed as agreed in a 101 this builder never saw
+            kept, size = b"", r.size
+        else:
+            inflater = state.inflaters[sender]
+            kept, size = message_payload(r.pieces, r.size, inflater, keep, keep + r.limit)
+        self._keep(state, len(kept))
+        return message(r.xid, r.at, sender, r.opcode == TEXT, kept, size)
 
     def _ws_control(self, r: rec.WsControl) -> ev.Event:
         sender: Any = "client" if r.sender == "client" else "server"
@@ -567,16 +640,3 @@ def _code(message: Mapping[str, Any], default: int) -> int:
 def _reason(message: Mapping[str, Any]) -> str:
     reason = message.get("reason")
     return reason if type(reason) is str else ""
-
-
-def _ws_message(
-    xid: str, at: int, sender: Any, message: Mapping[str, Any], size: int
-) -> ev.WebSocketMessage:
-    # One of "text" and "bytes" is set; an empty text "" is a message of its own.
-    text = message.get("text")
-    if text is not None:
-        if size < 0:
-            size = len(str(text).encode("utf-8", "surrogatepass"))
-        return ev.WebSocketMessage(xid, at, sender, str(text), None, size)
-    data = _body(message.get("bytes"))
-    return ev.WebSocketMessage(xid, at, sender, None, data, len(data) if size < 0 else size)

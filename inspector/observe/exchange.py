@@ -3,7 +3,9 @@
 Folding is pure: `Exchange.apply(event)` changes only that exchange, and `fold(events)` groups
 a stream by exchange id. No I/O, no clocks, so it is tested on plain lists of events. Bodies
 grow only by what capture kept; the event timeline and WebSocket messages kept per exchange
-are bounded, with counts of what was left out.
+are bounded, with counts of what was left out: messages past the count, and messages that
+came without their payload (past the observer's byte budget, see
+`inspector.observe.websocket`).
 """
 
 from __future__ import annotations
@@ -64,6 +66,11 @@ class Exchange:
     denied: ev.WebSocketDenied | None = None
     messages: list[ev.WebSocketMessage] = field(default_factory=list)
     messages_dropped: int = 0
+    """Messages past `max_messages`: counted, not listed."""
+    payloads_not_kept: int = 0
+    """Messages that came without any of their payload (past the byte budget, or unreadable)."""
+    payload_bytes_not_kept: int = 0
+    """Those messages' sizes, summed."""
     message_counts: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
     closed: ev.WebSocketClosed | None = None
     events: list[ev.Event] = field(default_factory=list)
@@ -118,8 +125,11 @@ class Exchange:
                 self.accepted = event
             case ev.WebSocketDenied():
                 self.denied = event
-            case ev.WebSocketMessage(sender=sender):
+            case ev.WebSocketMessage(sender=sender, size=size):
                 self.message_counts[sender] += 1
+                if size and not event.text and not event.data:
+                    self.payloads_not_kept += 1
+                    self.payload_bytes_not_kept += size
                 if len(self.messages) < self.max_messages:
                     self.messages.append(event)
                 else:

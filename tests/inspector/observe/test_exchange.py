@@ -122,6 +122,20 @@ def test_kept_events_and_messages_are_bounded_and_counted() -> None:
     assert exchange.message_counts["client"] == 5
 
 
+def test_messages_without_their_payload_are_counted() -> None:
+    exchange = fold(
+        [
+            request_started(kind="websocket"),
+            ev.WebSocketMessage(XID, 2, "client", "", None, 0),  # empty: nothing to keep
+            ev.WebSocketMessage(XID, 3, "server", None, b"\x01", 5),  # cut: a prefix kept
+            ev.WebSocketMessage(XID, 4, "client", "", None, 300),  # past the budget
+            ev.WebSocketMessage(XID, 5, "server", None, b"", 1 << 20),
+        ]
+    )[XID]
+    assert (exchange.payloads_not_kept, exchange.payload_bytes_not_kept) == (2, 300 + (1 << 20))
+    assert len(exchange.messages) == 4  # still listed, with their sizes
+
+
 def test_fold_groups_by_exchange_and_skips_bus_events() -> None:
     other = "test-2"
     exchanges = fold(
