@@ -39,6 +39,7 @@ from inspector.observe.websocket import (
     message,
     message_payload,
     relayed_event,
+    unmask,
 )
 from inspector.redact import REDACTED
 
@@ -145,15 +146,18 @@ class Builder:
             self.budget.used -= state.kept
         return state
 
-    def _connection(self, xid: str) -> _Open:
-        """The state of a WebSocket connection, even one whose start this builder never saw
-        (forgotten, or sent before this observer started): its messages count all the same."""
-        state = self.open.get(xid)
-        return self._remember(xid, _Open(None)) if state is None else state
-
-    def _keep(self, state: _Open, kept: int) -> None:
-        state.kept += kept
-        self.budget.used += kept
+    def _room(self, xid: str) -> tuple[_Open, int]:
+        """A WebSocket connection's state, and the payload bytes its next message may keep
+        (see `MessageBudget`); the caller adds what it kept to both `kept` and `used`. Also
+        for a connection whose start this builder never saw (forgotten, or sent before this
+        observer started): its messages count all the same."""
+        state = self.open.get(xid) or self._remember(xid, _Open(None))
+        budget = self.budget
+        room = budget.per_connection - state.kept
+        left = budget.total - budget.used
+        if left < room:
+            room = left
+        return state, room if room > 0 else 0
 
     def _responded(self, xid: str, at: int) -> None:
         state = self.open.get(xid)
@@ -267,24 +271,27 @@ class Builder:
     ) -> ev.WebSocketMessage:
         """An ASGI message: already cut to the capture limit (`size` is then the whole one's),
         cut again here to what the budget allows."""
-        state = self._connection(xid)
-        room = self.budget.room(state.kept)
+        state, room = self._room(xid)
         # One of "text" and "bytes" is set; an empty text "" is a message of its own.
         text = m.get("text")
         if text is not None:
             text = str(text)
             data = text.encode("utf-8", "surrogatepass")
-            size = len(data) if size < 0 else size
-            if len(data) > room:
-                data = data[:room]
-                text = decode(data, True)
-            self._keep(state, len(data))
+            kept = len(data)
+            if size < 0:
+                size = kept
+            if kept > room:
+                kept, text = room, decode(data[:room], True)
+            state.kept += kept
+            self.budget.used += kept
             return ev.WebSocketMessage(xid, at, sender, text, None, size)
         data = _body(m.get("bytes"))
-        size = len(data) if size < 0 else size
+        if size < 0:
+            size = len(data)
         if len(data) > room:
             data = data[:room]
-        self._keep(state, len(data))
+        state.kept += len(data)
+        self.budget.used += len(data)
         return ev.WebSocketMessage(xid, at, sender, None, data, size)
 
     # -- WSGI --------------------------------------------------------------------------------
@@ -461,16 +468,17 @@ class Builder:
         sender: Any = "client" if r.sender == "client" else "server"
         if r.opcode != TEXT and r.opcode != BINARY:  # RFC 6455 §5.2: reserved opcodes
             return relayed_event(r.xid, r.at, sender, r.opcode)
-        state = self._connection(r.xid)
-        keep = min(r.limit, self.budget.room(state.kept))
+        state, room = self._room(r.xid)
+        keep = r.limit if r.limit < room else room
         if not r.compressed:
-            kept, size = message_payload(r.pieces, r.size, None, keep, None)
+            kept, size = unmask(r.pieces, keep), r.size
         elif state.inflaters is None:  # compressed as agreed in a 101 this builder never saw
             kept, size = b"", r.size
         else:
             inflater = state.inflaters[sender]
             kept, size = message_payload(r.pieces, r.size, inflater, keep, keep + r.limit)
-        self._keep(state, len(kept))
+        state.kept += len(kept)
+        self.budget.used += len(kept)
         return message(r.xid, r.at, sender, r.opcode == TEXT, kept, size)
 
     def _ws_control(self, r: rec.WsControl) -> ev.Event:

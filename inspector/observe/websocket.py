@@ -39,11 +39,7 @@ class MessageBudget:
     per_connection: int = DEFAULT_PER_CONNECTION
     total: int = DEFAULT_TOTAL
     used: int = 0
-    """Bytes kept by connections still open."""
-
-    def room(self, kept: int) -> int:
-        """Bytes the next message of a connection that kept `kept` so far may keep."""
-        return max(0, min(self.per_connection - kept, self.total - self.used))
+    """Bytes kept by connections still open (the builder draws on it, see `Builder._room`)."""
 
 
 def unmask(pieces: Pieces, most: int | None = None) -> bytes:
