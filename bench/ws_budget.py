@@ -3,15 +3,15 @@
 From the repository root (not run by the tests):
 
     .venv/bin/python bench/ws_budget.py
-    .venv/bin/python bench/ws_budget.py --messages 300 --size 1048576 --filter "~ws"
+    .venv/bin/python bench/ws_budget.py --messages 3000 --filter "~u ws"
 
 One uvicorn upstream (the tests' echo app, `websockets` with permessage-deflate), one
 `inspect-proxy --no-tui --save FILE` in front of it (stdout, the headless log, to a file), and
 one client (the `websockets` library, compression on) sending `--messages` binary messages of
 `--size` zero bytes (about 1 KiB each on the wire) on one connection, each echoed back. Once
-the session file says the exchange finished, it reports the peak RSS (VmHWM) of the relay
-and of its observer child, the session file's size, the headless log's size, and what the
-session says of the messages (kept, payload bytes kept, payload bytes not kept).
+the session file says the exchange finished, it reports the peak RSS (VmHWM) and CPU time of
+the relay and of its observer child, the session file's size, the headless log's size, and
+what the session says of the messages (kept, payload bytes kept, payload bytes not kept).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from bench.common import (
     ROOT,
     Processes,
     SessionCount,
+    cpu_seconds,
     family,
     free_port,
     note,
@@ -106,8 +107,10 @@ def main() -> None:
         observer_mib = max((peak_rss_mib(pid) for pid in observer), default=float("nan"))
         count, kept, kept_bytes, unkept_bytes = session_messages(save)
         print(f"{args.messages} messages of {args.size:,} zero bytes each way, in {sent:.1f} s")
-        print(f"relay VmHWM:    {relay_mib:7.1f} MiB")
-        print(f"observer VmHWM: {observer_mib:7.1f} MiB")
+        relay_cpu = cpu_seconds(relay.pid)
+        observer_cpu = sum(cpu_seconds(pid) for pid in observer)
+        print(f"relay VmHWM:    {relay_mib:7.1f} MiB, CPU {relay_cpu:.1f} s")
+        print(f"observer VmHWM: {observer_mib:7.1f} MiB, CPU {observer_cpu:.1f} s")
         print(f"session file:   {save.stat().st_size / 1e6:7.1f} MB")
         print(f"headless log:   {log.stat().st_size / 1e3:7.1f} kB")
         print(
