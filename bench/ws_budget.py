@@ -76,7 +76,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1 << 20)
     parser.add_argument("--filter", help="pass --filter EXPR to inspect-proxy (folds exchanges)")
     args = parser.parse_args()
-    directory = Path(tempfile.mkdtemp(prefix="ws-budget-"))
+    # Removed at the end: the session of the default run was 839 MB before the byte budget.
+    with tempfile.TemporaryDirectory(prefix="ws-budget-") as name:
+        run(args, Path(name))
+
+
+def run(args: argparse.Namespace, directory: Path) -> None:
     save = directory / "session.jsonl"
     log = directory / "headless.log"
     with Processes(directory) as processes:
