@@ -10,6 +10,14 @@ reports the loss (a `Dropped` record): records dropped while buffered plus those
 connection that broke before the collector acknowledged them. A forked child (gunicorn
 workers) gets a fresh buffer, socket and thread.
 
+The count is exact because the sink leaves it to the collector to end a connection: its socket
+never blocks, and it waits for a slow or stopped collector (one stopped with Ctrl-Z reads, once
+resumed, every frame it was sent: had the sink hung up, those would arrive and be counted lost
+too). Before counting a broken connection's loss it reads what the collector sent last: its
+acknowledgements, and its reason for hanging up. Only a TCP collector that reads nothing for
+`TCP_STALL` seconds is taken for dead: its host may be gone without a word, which a Unix
+socket's peer never is.
+
 On a Unix socket the sink checks that the collector runs as the same user before sending
 anything (`SO_PEERCRED`): captured traffic holds secrets.
 """
@@ -18,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import socket
 import struct
 import sys
@@ -44,7 +51,10 @@ INTERVAL = 0.005
 """How often the thread sends what was recorded: one frame per wake, not one per record."""
 _BATCH_BYTES = 1 << 20
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.05, 1.0
-_SEND_TIMEOUT = 5.0
+_CONNECT_TIMEOUT = 5.0
+_CLOSE_TIMEOUT = 5.0
+"""How long a closing sink goes on sending to a collector that does not read."""
+TCP_STALL = 60.0
 _decode_control = msgspec.msgpack.Decoder(dict[str, Any]).decode
 
 Control = Callable[[dict[str, Any]], None]
@@ -71,6 +81,7 @@ class Sink:
         self.record = self.buffer.record
         self.failed = self.buffer.failed
         self._closed = False
+        self._give_up_at = 0.0
         self._wake = threading.Event()
         self._start()
         os.register_at_fork(after_in_child=self._after_fork)
@@ -88,6 +99,11 @@ class Sink:
         self._busy = False
         self._on_connection = 0
         self._acked = 0
+        self._out: memoryview | None = None
+        """The rest of the frame being sent."""
+        self._stalled_since: float | None = None
+        self._refusal: str | None = None
+        """Why the collector hung up, in its words."""
         self.last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="inspector-sink", daemon=True)
         self._thread.start()
@@ -107,6 +123,7 @@ class Sink:
 
     def close(self, timeout: float = 2.0) -> None:
         """Send what is buffered (if connected), then stop the thread."""
+        self._give_up_at = time.monotonic() + _CLOSE_TIMEOUT
         self._closed = True
         self._wake.set()
         self._thread.join(timeout)
@@ -150,9 +167,12 @@ class Sink:
                         self._ship()
                     finally:
                         self._busy = False
-                if closing and not self.buffer:
-                    self._disconnect()
-                    return
+                if closing:
+                    if not (self.buffer or self._out) or time.monotonic() > self._give_up_at:
+                        self._disconnect()
+                        return
+                    if self._out:  # the collector is not reading: wait a little for it
+                        time.sleep(INTERVAL)
             except Exception as exc:  # never die: a dead sink would buffer, then drop, forever
                 self.last_error = f"sink: {exc!r}"
                 self._disconnect()
@@ -161,32 +181,37 @@ class Sink:
         """Takes what the collector sent (acks, control), without waiting; False if it hung
         up."""
         assert self._sock is not None
-        while self._poller.poll(0):  # a socket with a timeout would wait in recv()
+        while True:
             try:
                 data = self._sock.recv(1 << 16)
+            except BlockingIOError:
+                return True
             except OSError as exc:
-                self.last_error = f"{self.address}: {exc}"
-                self._disconnect()
-                return False
+                return self._broken(str(exc))
             if not data:
-                if not self.last_error or "hung up" not in self.last_error:
-                    self.last_error = f"{self.address}: the collector closed the connection"
-                self._disconnect()
-                return False
+                return self._broken("the collector closed the connection")
             for payload in self._frames.feed(data):
                 self._received(_decode_control(payload))
-        return True
 
     def _received(self, message: dict[str, Any]) -> None:
         ack = message.get("ack")
         if type(ack) is int:
             self._acked = ack
         elif "error" in message:
-            self.last_error = f"{self.address}: the collector hung up: {message['error']}"
+            self._refusal = str(message["error"])
         elif "control" in message and self.on_control is not None:
             self.on_control(message)
 
+    def _broken(self, why: str) -> bool:
+        if self._refusal is not None:  # a reset often follows the collector's last words
+            why = f"the collector hung up: {self._refusal}"
+        self.last_error = f"{self.address}: {why}"
+        self._disconnect()
+        return False
+
     def _ship(self) -> None:
+        if self._out is not None and not self._send():
+            return  # the frame begun is not all out: new records wait in the buffer
         batch = self.buffer.take(_BATCH_BYTES)
         lost = self.dropped - self._reported
         if lost:
@@ -199,19 +224,37 @@ class Sink:
         head = array_header(len(batch))
         size = len(head) + sum(map(len, batch))
         frame = b"".join([size.to_bytes(4, "big"), head, *batch])  # one copy of the batch
-        try:
-            assert self._sock is not None
-            self._sock.sendall(frame)
-        except OSError as exc:
-            self.lost += len(batch) - (1 if lost else 0)
-            self.last_error = f"{self.address}: {exc}"
-            self._disconnect()
-            return
         self.sent += len(batch)
-        self._on_connection += len(batch)
+        self._on_connection += len(batch)  # lost from here unless acknowledged
+        self._out = memoryview(frame)
+        self._send()
+
+    def _send(self) -> bool:
+        """Sends what the socket takes of the frame begun, without waiting; True once it is
+        all out."""
+        assert self._sock is not None
+        assert self._out is not None
+        before = len(self._out)
+        try:
+            while self._out:
+                self._out = self._out[self._sock.send(self._out) :]
+        except BlockingIOError:
+            if len(self._out) < before or self._sock.family == socket.AF_UNIX:
+                self._stalled_since = None
+            elif self._stalled_since is None:
+                self._stalled_since = time.monotonic()
+            elif time.monotonic() - self._stalled_since > TCP_STALL:
+                self._broken(f"the collector read nothing for {TCP_STALL:.0f} s")
+            return False
+        except OSError as exc:
+            if self._read():  # acks (or a reason) the collector sent before it went
+                self._broken(str(exc))
+            return False
+        self._out = self._stalled_since = None
+        return True
 
     def _connect(self) -> None:
-        sock = wire.connect(self.address, timeout=_SEND_TIMEOUT)
+        sock = wire.connect(self.address, timeout=_CONNECT_TIMEOUT)
         try:
             _check_peer(sock)
             prefix, host, pid = exchange_id_prefix(), socket.gethostname(), os.getpid()
@@ -223,10 +266,10 @@ class Sink:
         except BaseException:
             sock.close()
             raise
+        sock.setblocking(False)  # the thread waits for no one: see the module's docstring
         self._frames = wire.FrameReader()
-        self._poller = select.poll()  # not select(): it cannot watch descriptors past 1023
-        self._poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
         self._on_connection = self._acked = 0
+        self._refusal = None
         self._sock, self.connected = sock, True
 
     def _disconnect(self) -> None:
@@ -243,6 +286,7 @@ class Sink:
             self.lost += unacked
             self._reports = []
             self._on_connection = self._acked = 0
+            self._out = self._stalled_since = None
 
 
 def _read_line(sock: socket.socket) -> bytes:

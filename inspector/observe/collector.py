@@ -9,8 +9,9 @@ names the process behind each exchange-id prefix.
 A frame's records count as *received* once `deliver` has returned with their events (for
 `inspector listen --save`, once they are written to the file); the collector acknowledges the
 frame right after, cumulatively, so a sink counts as lost exactly what was never received. The
-one gap is a collector killed between the two (a few microseconds per frame): that frame is
-counted lost although delivered. The count can err towards loss; it never hides one.
+one gap is a collector killed while it delivers a frame (while it writes the session file, say):
+that frame counts as lost although some or all of its events were delivered. So a kill can err
+by at most one frame, towards loss: the count never hides a loss.
 
 A record that does not decode costs only itself: it becomes a `CaptureFailed` event and is
 counted in `unreadable`. A peer that speaks another version, or sends a frame that is not a

@@ -10,6 +10,7 @@ import os
 import socket
 import stat
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -414,6 +415,73 @@ async def test_records_sent_but_never_acknowledged_are_reported_lost(
         sink.close()
         await collector.close()
         listener.close()
+
+
+def test_a_collector_that_stops_reading_is_waited_for_not_hung_up_on(
+    address: wire.Address,
+) -> None:
+    """A viewer stopped with Ctrl-Z reads every frame it was sent once it resumes. A sink that
+    gave up on it (after 5 s, it once did) counted those records lost although they arrived;
+    and while it waited in a send it could not hear the viewer's control messages."""
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(address.path)
+    listener.listen()
+    controls: list[dict[str, Any]] = []
+    sink = Sink(address, on_control=controls.append)
+    try:
+        collector, _ = listener.accept()  # a collector played by hand, blocking
+        while not collector.recv(1 << 16).endswith(b"\n"):
+            pass
+        collector.sendall(wire.reply())
+        for n in range(64):  # 4 MiB, and nothing read: the first frame (1 MiB) cannot go out
+            sink.record(rec.BODY_SENT, f"x-{n}", n, b"x" * 65536, 65536, False)
+        wait_for(lambda: sink.sent)
+        collector.sendall(wire.frame(msgspec.msgpack.encode({"control": "stop"})))
+        wait_for(lambda: controls == [{"control": "stop"}])  # heard while its frame waits
+        frames, received = wire.FrameReader(), 0
+        while received < 64:  # the viewer resumes: every record arrives, and is acknowledged
+            for payload in frames.feed(collector.recv(1 << 18)):
+                received += len(rec.decode_batch(payload))
+                collector.sendall(wire.frame(msgspec.msgpack.encode({"ack": received})))
+        assert sink.flush()
+        assert (sink.sent, sink.dropped, sink.connected) == (64, 0, True)
+        collector.close()
+    finally:
+        sink.close()
+        listener.close()
+
+
+def test_a_tcp_collector_that_reads_nothing_for_long_is_taken_for_dead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its host may be gone without a word: the sink counts the loss and connects again."""
+    monkeypatch.setattr("inspector.sink.TCP_STALL", 0.1)
+    listener = socket.create_server(("127.0.0.1", 0))
+    address = wire.Address("tcp", host="127.0.0.1", port=listener.getsockname()[1])
+    sink = Sink(address)
+    try:
+        collector, _ = listener.accept()
+        while not collector.recv(1 << 16).endswith(b"\n"):
+            pass
+        collector.sendall(wire.reply())
+        wait_for(lambda: sink.connected)
+        for n in range(320):  # 20 MiB, never read: more than loopback's buffers hold
+            sink.record(rec.BODY_SENT, f"x-{n}", n, b"x" * 65536, 65536, False)
+        wait_for(lambda: not sink.connected)
+        assert "the collector read nothing for 0 s" in (sink.last_error or "")
+        assert sink.lost == sink.sent > 0
+        collector.close()
+    finally:
+        listener.close()  # first: the sink is trying again, and waits for a welcome
+        sink.close()
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """`until`, for a test with no event loop."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
 
 
 async def test_the_sink_buffer_is_bounded_by_bytes_too(address: wire.Address) -> None:
