@@ -211,7 +211,10 @@ def test_body_limit_and_redaction(bus: EventBus) -> None:
 
 
 def test_a_raising_subscriber_never_reaches_the_app(bus: EventBus) -> None:
+    calls: list[object] = []
+
     def broken(events: Any) -> None:
+        calls.append(events)
         raise RuntimeError("subscriber bug")
 
     bus.subscribe(broken)
@@ -219,7 +222,7 @@ def test_a_raising_subscriber_never_reaches_the_app(bus: EventBus) -> None:
     _, chunks, _ = call(WSGIInspectorMiddleware(counted_app(iterable), bus=bus), environ())
     assert chunks == [b"fine"]
     assert bus.flush()
-    assert bus.stats().subscriber_errors >= 1
+    assert bus.stats().subscriber_errors == len(calls) > 0  # each failure counted, once
 
 
 def test_an_app_may_resize_a_buffer_it_yielded_a_view_of(bus: EventBus) -> None:

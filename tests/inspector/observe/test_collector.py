@@ -570,9 +570,19 @@ async def test_a_stale_socket_file_is_replaced(address: wire.Address) -> None:
     stale = socket.socket(socket.AF_UNIX)
     stale.bind(address.path)
     stale.close()  # the file stays, nobody listens
-    collector = Collector(address, Received())
+    with pytest.raises(ConnectionRefusedError), socket.socket(socket.AF_UNIX) as probe:
+        probe.connect(address.path)
+    received = Received()
+    collector = Collector(address, received)
     await collector.start()
-    await collector.close()
+    try:
+        assert stat.S_IMODE(os.stat(address.path).st_mode) == 0o600
+        answer, _ = await raw_peer(address, hello("after-the-stale-one"))
+        assert answer["welcome"] is True  # the path now leads to this collector
+        assert [p.prefix for p in received.of(ev.PeerConnected)] == ["after-the-stale-one"]
+    finally:
+        await collector.close()
+    assert not os.path.exists(address.path)
 
 
 async def test_a_file_in_the_way_is_never_deleted(tmp_path: Path) -> None:
