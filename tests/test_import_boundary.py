@@ -70,3 +70,32 @@ def test_hot_side_and_core_never_import_the_observer_side(path: Path) -> None:
     banned = ("inspector.observe", "tui", "textual", "rich")
     found = {name for name in _imports(path) if name.startswith(banned)}
     assert not found, f"{path.name} imports {sorted(found)}"
+
+
+def test_the_proxy_modules_import_each_other_without_a_cycle() -> None:
+    # The connection's rules live in one sans-IO module; the adapters import it, never the
+    # reverse: every module of the package can be read without those that import it.
+    proxy = ROOT / "inspector" / "proxy"
+    graph = {
+        path.stem: {
+            name.split(".")[2]
+            for name in _imports(path)
+            if name.startswith("inspector.proxy.") and name.count(".") >= 2
+        }
+        - {path.stem}
+        for path in proxy.glob("*.py")
+    }
+    graph = {module: {n for n in names if n in graph} for module, names in graph.items()}
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, f"import cycle: {' -> '.join((*path, module))}"
+        if module not in done:
+            for name in graph[module]:
+                visit(name, (*path, module))
+            done.add(module)
+
+    for module in graph:
+        visit(module, ())
+    assert "connection" in graph["protocols"]
+    assert not graph["connection"] & {"protocols", "server"}

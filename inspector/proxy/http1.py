@@ -69,15 +69,30 @@ class MessageReader:
     caller's to handle).
     """
 
-    __slots__ = ("_held", "_left", "_line", "_state", "_valid", "error", "rest", "sink")
+    __slots__ = (
+        "_end",
+        "_from",
+        "_held",
+        "_left",
+        "_line",
+        "_state",
+        "_valid",
+        "error",
+        "rest",
+        "scanned",
+        "sink",
+    )
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
         self._state = _HEAD
         self._left = 0
-        self._held = b""  # the start of a head not complete yet: not forwarded yet
+        self._held = bytearray()  # the start of a head not complete yet: not forwarded yet
+        self._from = 0  # where the held head starts after its leading empty lines
+        self._end = -1  # where the held head's final CRLF CRLF starts, once found
         self._line = b""  # a partial chunk line or trailer section: forwarded already
         self._valid = 0  # after an error: how much of the data fed was valid
+        self.scanned = 0  # bytes searched for a head's end: linear in the bytes fed
         self.error: ProtocolError | None = None
         self.rest = b""
 
@@ -87,9 +102,15 @@ class MessageReader:
         return self._state == _HEAD and not self._held
 
     @property
+    def holding(self) -> bool:
+        """A head is incomplete: its start is held back (see `partial`)."""
+        return bool(self._held)
+
+    @property
     def partial(self) -> bytes:
-        """The start of a head not complete yet (empty if none): held back, not forwarded."""
-        return self._held
+        """The start of a head not complete yet (with any empty lines before it; empty if
+        none): held back, not forwarded."""
+        return bytes(self._held)
 
     @property
     def inside(self) -> bool:
@@ -101,15 +122,34 @@ class MessageReader:
     def stopped(self) -> bool:
         return self._state == _STOPPED
 
+    def stop(self) -> None:
+        """Read nothing more until `resume`: the bytes after the message that just ended are
+        left in `rest` (a sink calls it from `end`, to take one message at a time)."""
+        self._state = _STOPPED
+
     def resume(self) -> None:
-        """After a STOP: the connection stays HTTP/1.1 (the upgrade was declined)."""
+        """After a STOP: the connection stays HTTP/1.1 (the next message, or an upgrade that
+        was declined)."""
         self._state = _HEAD
 
     def feed(self, data: bytes) -> bytes:
         self.rest = b""
         if self._held:
-            data = self._held + data
-            self._held = b""
+            held = self._held
+            start = len(held)
+            held += data
+            try:
+                if not self._head_ends(held, start):
+                    return b""
+            except ProtocolError as exc:
+                exc.in_head = True
+                self.error = exc
+                self._state = _STOPPED
+                self.rest = bytes(held)
+                self._held = bytearray()
+                return b""
+            data = bytes(held)
+            self._held = bytearray()
         mark = 0
         try:
             mark = self._parse(data)
@@ -124,8 +164,36 @@ class MessageReader:
         if self._state == _STOPPED:
             self.rest = data[mark:]
         else:
-            self._held = data[mark:]
+            self._held = bytearray(data[mark:])
         return data[:mark]
+
+    def _head_ends(self, held: bytearray, start: int) -> bool:
+        """Whether the held head ends in the bytes just added at `start`. Only they are
+        searched (a head fed byte by byte costs linear work, not quadratic): every end a head
+        can have, and every bare LF, ends in LF, so each LF among them is looked at with
+        the three bytes before it. Raises ProtocolError as `_parse` would."""
+        fro = self._from
+        while held.startswith(b"\r\n", fro):  # RFC 9112 §2.2: empty lines before a request
+            fro += 2
+        self._from = fro
+        at = max(start, fro)
+        self.scanned += len(held) - at
+        at = held.find(b"\n", at)
+        while at >= 0:
+            self.scanned += 3
+            if at - 3 >= fro and held[at - 3 : at + 1] == b"\r\n\r\n":
+                if at - 3 - fro > MAX_HEAD:
+                    raise ProtocolError("header section too large")
+                self._end = at - 3
+                return True
+            if (at - 1 >= fro and held[at - 1] == 0x0A) or (
+                at - 2 >= fro and held[at - 2 : at] == b"\n\r"
+            ):
+                raise ProtocolError("bare LF in the header section")
+            at = held.find(b"\n", at + 1)
+        if len(held) - fro > MAX_HEAD:
+            raise ProtocolError("header section too large")
+        return False
 
     def eof(self) -> bool:
         """The peer closed: ends a read-until-close body. False if a message was cut short."""
@@ -145,16 +213,24 @@ class MessageReader:
             self._valid = pos  # everything before it was accepted
             state = self._state
             if state == _HEAD:
-                if data.startswith(b"\r\n", pos):  # RFC 9112 §2.2: ignore a stray CRLF
+                first = pos
+                while data.startswith(b"\r\n", pos):  # RFC 9112 §2.2: empty lines before it
                     pos += 2
-                    continue
-                end = data.find(b"\r\n\r\n", pos)
+                end = self._end
+                if end >= 0:  # found by `_head_ends`
+                    self._end = -1
+                else:
+                    end = data.find(b"\r\n\r\n", pos)
+                    self.scanned += (size if end < 0 else end + 4) - pos
                 if end < 0 or end - pos > MAX_HEAD:
                     if size - pos > MAX_HEAD:
                         raise ProtocolError("header section too large")
                     if data.find(b"\n\n", pos) >= 0 or data.find(b"\n\r\n", pos) >= 0:
                         raise ProtocolError("bare LF in the header section")
-                    return pos
+                    self.scanned += 2 * (size - pos)
+                    # Held with its empty lines: none is forwarded on its own.
+                    self._from = pos - first
+                    return first
                 framing, length = sink.head(data, pos, end + 2)
                 pos = end + 4
                 if framing == LENGTH and length:

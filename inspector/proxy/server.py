@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
-from inspector.proxy.client import ClientConnection
 from inspector.proxy.config import ProxyConfig
+from inspector.proxy.protocols import ClientProtocol
 from inspector.proxy.state import Shared
 from inspector.records import Recorder
 
@@ -22,6 +22,7 @@ class Proxy:
         self.recorder = recorder
         self._server: asyncio.Server | None = None
         self._shared: Shared | None = None
+        self._connections: set[ClientProtocol] = set()
         self.port = config.listen[1]
 
     async def start(self) -> None:
@@ -30,7 +31,11 @@ class Proxy:
         # The port is known only once bound; connections wait for `_shared` until then.
         shared: list[Shared] = []
         self._server = await loop.create_server(
-            lambda: ClientConnection(shared[0]), host, port, reuse_address=True
+            lambda: ClientProtocol(shared[0], self._connections),
+            host,
+            port,
+            reuse_address=True,
+            backlog=self.config.backlog,
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
         self._shared = Shared(self.config, self.recorder, self.port)
@@ -39,16 +44,15 @@ class Proxy:
     @property
     def connections(self) -> int:
         """Client connections open now."""
-        return 0 if self._shared is None else len(self._shared.connections)
+        return len(self._connections)
 
     async def close(self) -> None:
         server, self._server = self._server, None
         if server is None:
             return
         server.close()
-        if self._shared is not None:
-            for connection in list(self._shared.connections):
-                connection.close()
+        for connection in list(self._connections):
+            connection.close()
         await server.wait_closed()
         # Let the transports run their connection_lost callbacks before the loop goes.
         for _ in range(3):

@@ -1,32 +1,21 @@
-"""What the relay's connections share: the proxy-wide settings, and one exchange in flight.
+"""What a proxy's connections share (`Shared`), and one exchange in flight (`Flight`).
 
 `Shared` is built once per `Proxy.start()`; `Flight` is the per-exchange state the request
 side creates and the response side finishes, and `record_body` records a body piece against
 a flight's capture budget. Both classes are plain slotted objects: they are touched on every
-request, so attribute access must stay cheap. Nothing here builds an event: records are raw
-facts (see `inspector.records`), turned into events by the observer.
+request, so attribute access must stay cheap. Nothing here does I/O or builds an event:
+records are raw facts (see `inspector.records`), turned into events by the observer.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from inspector.events import Outcome, now_ns
 from inspector.proxy.config import ProxyConfig, format_address
 from inspector.records import FINISHED, Recorder
 
-if TYPE_CHECKING:
-    from inspector.proxy.client import ClientConnection
-
 Record = Callable[..., None]
-
-# Why a client connection's reads are paused (a bit each): reading resumes when none is left.
-FULL, CONNECTING, UPGRADING, STOPPED = 1, 2, 4, 8
-# What a client connection does once the upstream bytes just read were written to it
-# (IDLE: the last response ended; the idle clock starts if nothing else is in flight).
-CLOSE, REJECT, RESUME, IDLE = 1, 2, 4, 8
 
 
 class Shared:
@@ -34,31 +23,23 @@ class Shared:
         "authorities",
         "body_limit",
         "config",
-        "connections",
         "count",
-        "loop",
         "recorder",
         "redact",
         "server",
-        "timeout",
-        "timeout_ns",
         "upstream",
     )
 
     def __init__(self, config: ProxyConfig, recorder: Recorder, port: int) -> None:
         self.config = config
         self.recorder = recorder
-        self.loop = asyncio.get_running_loop()
         self.upstream = config.upstream_text
         self.server: tuple[str, int] = (config.listen[0], port)
         self.body_limit = config.body_limit
         # The header names the observer masks, as the request record carries them.
         names = config.redact_names
         self.redact: list[bytes] | None = sorted(names) if names else None
-        self.timeout = config.response_timeout
-        self.timeout_ns = int(config.response_timeout * 1e9)
-        self.connections: set[ClientConnection] = set()
-        self.count = 0
+        self.count = 0  # connections accepted: each is numbered in its requests' records
         self.authorities = _authorities(config.upstream, self.server)
 
 

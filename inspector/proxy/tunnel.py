@@ -1,88 +1,59 @@
-"""`Tunnel`: a client connection and its upstream connection after 101 Switching Protocols.
+"""`Tunnel`: what the proxy records of a connection after 101 Switching Protocols.
 
-Bytes pass both ways unchanged, as before. For a WebSocket (RFC 6455) each direction gets a
-`FrameReader` that records messages (up to `max_ws_messages` per connection, each cut to the
-body limit), ping and pong (counted apart, with the same cap), and close frames, each with its
-sender and payload as read: still masked and compressed (the observer unmasks and inflates).
-Any other upgrade is relayed blind. When either side closes, so does the other, and the
-exchange ends.
+No I/O: the `Connection` forwards the bytes both ways unchanged, as before, and shows them to
+its tunnel. For a WebSocket (RFC 6455) each direction gets a `FrameReader` that records
+messages (up to `max_ws_messages` per connection, each cut to the body limit), ping and pong
+(counted apart, with the same cap), and close frames, each with its sender and payload as
+read: still masked and compressed (the observer unmasks and inflates). Any other upgrade is
+relayed blind. When either side closes, the exchange ends.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from inspector.events import Sender, now_ns
-from inspector.proxy.state import UPGRADING, Flight
+from inspector.proxy.state import Flight, Shared
 from inspector.proxy.websocket import CLOSE, FrameReader
 from inspector.records import PROXY_RESPONSE, WS_CLOSED, WS_CONTROL, WS_FRAME, Pieces
 
-if TYPE_CHECKING:
-    from inspector.proxy.client import ClientConnection
-    from inspector.proxy.upstream import UpstreamConnection
-
 
 class Tunnel:
-    def __init__(
-        self,
-        client: ClientConnection,
-        upstream: UpstreamConnection,
-        flight: Flight,
-        head: bytes,
-    ) -> None:
+    def __init__(self, shared: Shared, flight: Flight, head: bytes) -> None:
         """`head`: the 101's head, through the CRLF ending its last field line."""
-        self.client = client
-        self.upstream = upstream
+        self.shared = shared
         self.flight = flight
-        self.record = client.record
+        self.record = shared.recorder.record
         self.finished = False
         self.closed_by: set[Sender] = set()
         self.messages = 0
         self.controls = 0  # ping, pong and reserved control frames recorded
-        self.max_messages = client.shared.config.max_ws_messages
+        self.max_messages = shared.config.max_ws_messages
         self.from_client_frames: FrameReader | None = None
         self.from_server_frames: FrameReader | None = None
         flight.response_started = True
         # The observer reads the 101 for what was agreed (subprotocol, permessage-deflate).
-        redact = client.shared.redact
-        self.record(PROXY_RESPONSE, flight.id, now_ns(), head, flight.websocket, redact)
+        self.record(PROXY_RESPONSE, flight.id, now_ns(), head, flight.websocket, shared.redact)
         if flight.websocket:
-            limit = client.shared.body_limit
+            limit = shared.body_limit
             self.from_client_frames = FrameReader(_Side(self, "client"), limit)
             self.from_server_frames = FrameReader(_Side(self, "server"), limit)
 
-    def start(self, upstream_rest: bytes) -> None:
-        """Take over both connections; the bytes each side sent after the handshake follow."""
-        client = self.client
-        if client.pending and client.pending[0] is self.flight:
-            client.pending.popleft()
-        client.tunnel = self
-        if upstream_rest:
-            self.from_upstream(upstream_rest)
-        held, client.held = client.held, b""
-        if held:
-            self.from_client(held)
-        client.resume(UPGRADING)
-
     def from_client(self, data: bytes) -> None:
-        self.upstream.transport.write(data)
         frames = self.from_client_frames
         if frames is not None:
             try:
                 frames.feed(data)
             except Exception as exc:  # capture must never break the relay
                 self.from_client_frames = None
-                self.client.shared.recorder.failed(self.flight.id, "proxy.websocket", exc)
+                self.shared.recorder.failed(self.flight.id, "proxy.websocket", exc)
 
     def from_upstream(self, data: bytes) -> None:
-        self.client.transport.write(data)
         frames = self.from_server_frames
         if frames is not None:
             try:
                 frames.feed(data)
             except Exception as exc:
                 self.from_server_frames = None
-                self.client.shared.recorder.failed(self.flight.id, "proxy.websocket", exc)
+                self.shared.recorder.failed(self.flight.id, "proxy.websocket", exc)
 
     def stop_keeping(self) -> None:
         for frames in (self.from_client_frames, self.from_server_frames):
@@ -90,7 +61,7 @@ class Tunnel:
                 frames.limit = 0
 
     def lost(self, side: Sender) -> None:
-        """`side`'s connection closed: close the other one and end the exchange."""
+        """`side`'s connection closed (the other one closes too): the exchange ends."""
         if not self.finished:
             self.finished = True
             flight = self.flight
@@ -98,10 +69,6 @@ class Tunnel:
             if flight.websocket and not self.closed_by:  # RFC 6455 §7.1.5: no close frame
                 self.record(WS_CLOSED, flight.id, at, side, 1006, "", True)
             flight.finish(self.record, "completed", at)
-        if side == "client":
-            self.upstream.transport.close()
-        else:
-            self.client.transport.close()
 
 
 class _Side:
@@ -112,7 +79,7 @@ class _Side:
     def __init__(self, tunnel: Tunnel, sender: Sender) -> None:
         self.tunnel = tunnel
         self.sender: Sender = sender
-        self.limit = tunnel.client.shared.body_limit
+        self.limit = tunnel.shared.body_limit
 
     def message(self, opcode: int, pieces: Pieces, size: int, compressed: bool) -> None:
         # Also a frame with a reserved opcode (RFC 6455 §5.2): it uses up the cap all the same.

@@ -169,3 +169,43 @@ def test_an_error_forwards_up_to_the_last_valid_byte(stream: bytes, bad: bytes) 
     assert reader.error is not None
     assert reader.rest == stream[valid:]
     assert not reader.inside
+
+
+@pytest.mark.parametrize("step", [1, 7, 4096])
+def test_a_head_fed_in_small_pieces_is_scanned_in_linear_work(step: int) -> None:
+    # 60 KB of field lines: re-scanning what is held on each read would cost ~1.8 GB of work
+    # for one byte at a time (and 4 s of CPU); searching only what each read added costs
+    # about the head's size, plus the three bytes before each LF.
+    head = b"GET / HTTP/1.1\r\n"
+    head += b"".join(b"X-Filler-%05d: %s\r\n" % (n, b"a" * 80) for n in range(600)) + b"\r\n"
+    sink = Recorder([(NO_BODY, 0)])
+    reader = MessageReader(sink)
+    forwarded = b"".join(reader.feed(head[at : at + step]) for at in range(0, len(head), step))
+    assert forwarded == head
+    assert sink.seen[0] == ("head", head[:-2])
+    assert reader.scanned <= 2 * len(head)
+
+
+def test_a_head_growing_past_the_limit_one_byte_at_a_time_is_refused() -> None:
+    reader = MessageReader(Recorder([]))
+    line = b"X: " + b"a" * 95 + b"\r\n"
+    data = b"GET / HTTP/1.1\r\n" + line * 700
+    for at in range(len(data)):
+        assert reader.feed(data[at : at + 1]) == b""
+        if reader.error is not None:
+            break
+    assert reader.error is not None
+    assert str(reader.error) == "header section too large"
+    assert at + 1 == 64 * 1024 + 1  # refused at the first byte past the limit
+
+
+@pytest.mark.parametrize(
+    "data", [b"GET / HTTP/1.1\nHost: a\n\n", b"GET / HTTP/1.1\r\nHost: a\n\r\n"]
+)
+def test_a_bare_lf_is_refused_however_the_head_is_split(data: bytes) -> None:
+    for step in (1, 3, len(data)):
+        reader = MessageReader(Recorder([]))
+        for at in range(0, len(data), step):
+            reader.feed(data[at : at + step])
+        assert reader.error is not None
+        assert str(reader.error) == "bare LF in the header section"
