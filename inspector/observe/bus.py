@@ -151,6 +151,9 @@ class EventBus:
                     self._drained.notify_all()
 
     def _build(self) -> list[Event]:
+        taken = self.buffer.take()
+        # Counted after the take: a record dropped between a count and the take would be
+        # reported only if something else were recorded after it.
         events: list[Event] = []
         dropped = self.buffer.dropped - self._dropped_reported
         if dropped:
@@ -160,7 +163,7 @@ class EventBus:
         for _ in range(len(built)):
             events.append(built.popleft())
         builder = self._builder
-        for data in self.buffer.take():
+        for data in taken:
             try:
                 record = rec.decode_record(data)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
