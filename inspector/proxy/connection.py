@@ -183,6 +183,8 @@ class Connection:
             self._malformed(reader.error)
         elif reader.stopped:
             self.held = reader.rest
+            if len(self.held) > HOLD_LIMIT:
+                self.pause(HOLDING)
         elif reader.holding:
             if not self.head_at:  # the clock runs from the head's first byte
                 self.head_at = self._arm(self.clock() + self._head_ns)
@@ -513,7 +515,8 @@ class Connection:
             held, self.held = self.held, b""
             if held:
                 self.client_data(held)
-            self.resume(HOLDING)
+            if len(self.held) <= HOLD_LIMIT:
+                self.resume(HOLDING)
         if after & IDLE:
             self._idle(self.clock())
 
