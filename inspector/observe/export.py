@@ -132,6 +132,8 @@ def _entry(x: Exchange, names: frozenset[str]) -> dict[str, Any]:
             for m in x.messages
         )
         notes["messagesDropped"] = x.messages_dropped
+        notes["payloadsNotKept"] = x.payloads_not_kept
+        notes["payloadBytesNotKept"] = x.payload_bytes_not_kept
         if x.closed is not None:
             notes["closed"] = {"code": x.closed.code, "reason": x.closed.reason}
     entry["_inspector"] = notes

@@ -27,6 +27,8 @@ from tui.widgets.virtual_list import VirtualList
 
 
 def preview(message: ev.WebSocketMessage) -> str:
+    if message.size and not (message.text or message.data):
+        return "(payload not kept: past the byte budget)"
     if message.text is not None:
         return printable(message.text[:400].replace("\n", "⏎"))
     return (message.data or b"")[:48].hex(" ")
@@ -173,6 +175,9 @@ def _state(exchange: Exchange) -> Text:
         text.append(printable(f" · subprotocol {exchange.accepted.subprotocol}"))
     if exchange.messages_dropped:
         text.append(f" · {exchange.messages_dropped:,} not kept", style="yellow")
+    if exchange.payloads_not_kept:
+        payloads = f" · {exchange.payloads_not_kept:,} payloads not kept"
+        text.append(f"{payloads} ({size(exchange.payload_bytes_not_kept)})", style="yellow")
     closed = exchange.closed
     if closed is not None:
         reason = f" {closed.reason!r}" if closed.reason else ""

@@ -409,6 +409,7 @@ def test_websocket_messages_as_chrome_writes_them() -> None:
             ev.WebSocketMessage(XID, 1_250_001_000, "client", "", None, 0),
             ev.WebSocketMessage(XID, 1_500_001_000, "server", None, b"", 0),
             ev.WebSocketMessage(XID, 1_750_001_000, "server", "ab", None, 100),
+            ev.WebSocketMessage(XID, 1_800_001_000, "server", "", None, 3000),  # past budget
             ev.WebSocketClosed(XID, 2_000_001_000, "client", 1000, "bye", True),
             ev.ExchangeFinished(XID, 2_000_002_000, "completed", None, 1_000, 2_000_001_000),
         ]
@@ -421,14 +422,16 @@ def test_websocket_messages_as_chrome_writes_them() -> None:
         {"type": "send", "time": WALL + 1.25, "opcode": 1, "data": ""},
         {"type": "receive", "time": WALL + 1.5, "opcode": 2, "data": ""},
         {"type": "receive", "time": WALL + 1.75, "opcode": 1, "data": "ab"},
+        {"type": "receive", "time": WALL + 1.8, "opcode": 1, "data": ""},
     ]
     assert entry["request"]["url"] == "ws://example.test/chat"
     res = entry["response"]
     assert (res["status"], res["statusText"]) == (101, "Switching Protocols")
     assert res["headers"] == [{"name": "x-room", "value": "1"}]
     notes = entry["_inspector"]
-    assert notes["truncated"] == {"request": False, "response": False, "messages": 1}
+    assert notes["truncated"] == {"request": False, "response": False, "messages": 2}
     assert (notes["messagesDropped"], notes["closed"]) == (0, {"code": 1000, "reason": "bye"})
+    assert (notes["payloadsNotKept"], notes["payloadBytesNotKept"]) == (1, 3000)
     assert notes["state"] == "closed"
 
 
