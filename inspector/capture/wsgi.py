@@ -17,6 +17,7 @@ called, `start_response`'s arguments, body pieces cut to what may still be kept.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -135,7 +136,7 @@ class _Exchange:
         except Exception as exc:
             self.options.failed(self.xid, "response body", exc)
 
-    def request_chunk(self, data: bytes, more: bool) -> None:
+    def request_chunk(self, data: bytes | memoryview, more: bool) -> None:
         try:
             size, left = len(data), self.request_left
             if size > left:
@@ -216,41 +217,75 @@ class _SizedResponse(_Response):
 
 
 class _RecordedInput:
-    """`wsgi.input` that records what the app reads, and reads nothing on its own."""
+    """`wsgi.input` that records what the app reads, and reads nothing on its own.
+
+    Every read is recorded: PEP 3333's four, and the buffered reads a server's stream may
+    offer besides (werkzeug's `LimitedStream`, under Flask, reads with `readinto` when the
+    stream has it). Those are looked up on the stream, so `hasattr` answers as it does for
+    the bare stream.
+    """
 
     def __init__(self, stream: Any, exchange: _Exchange, length: int | None) -> None:
         self._stream = stream
         self._exchange = exchange
         self._left = length
 
-    def _seen(self, data: bytes) -> bytes:
+    def _seen(self, data: bytes | memoryview, to_end: bool = False) -> None:
+        """Record one read; `to_end`: it read up to EOF, so the body is complete."""
+        size = len(data)
         if self._left is None:
-            more = data != b""
+            more = size > 0 and not to_end
         else:
-            self._left -= len(data)
-            more = self._left > 0 and data != b""
+            self._left -= size
+            more = self._left > 0 and size > 0 and not to_end
         self._exchange.request_chunk(data, more)
-        return data
 
     def read(self, *args: Any) -> bytes:
-        return self._seen(self._stream.read(*args))
+        data: bytes = self._stream.read(*args)
+        self._seen(data, _to_eof(args, 0))
+        return data
 
     def readline(self, *args: Any) -> bytes:
-        return self._seen(self._stream.readline(*args))
+        return self._read(self._stream.readline, *args)
 
     def readlines(self, *args: Any) -> list[bytes]:
         lines: list[bytes] = self._stream.readlines(*args)
-        self._seen(b"".join(lines))
+        self._seen(b"".join(lines), _to_eof(args, 1))
         return lines
 
     def __iter__(self) -> Iterator[bytes]:
         for line in self._stream:
-            yield self._seen(line)
+            self._seen(line)
+            yield line
         if self._left is None:
             self._seen(b"")
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
+        attribute = getattr(self._stream, name)
+        if name == "read1":
+            return functools.partial(self._read, attribute)
+        if name in ("readinto", "readinto1"):
+            return functools.partial(self._read_into, attribute)
+        return attribute
+
+    def _read(self, read: Callable[..., bytes], *args: Any) -> bytes:
+        data = read(*args)
+        self._seen(data)
+        return data
+
+    def _read_into(self, readinto: Callable[[Any], int | None], buffer: Any) -> int | None:
+        size = readinto(buffer)
+        if size is not None:  # None: a non-blocking stream had nothing yet
+            # The bytes just read, copied only when the record is encoded.
+            self._seen(memoryview(buffer).cast("B")[:size])
+        return size
+
+
+def _to_eof(args: tuple[Any, ...], limits_from: int) -> bool:
+    """Whether a read given `args` reads up to EOF: as in `io`, `read(size)` does for a size
+    below 0 and `readlines(hint)` for a hint below 1; both do for None or no argument."""
+    size = args[0] if args else None
+    return size is None or (isinstance(size, int) and size < limits_from)
 
 
 def _body_length(environ: Environ) -> int | None:
