@@ -1,15 +1,20 @@
 """`WSGIInspectorMiddleware`: records a WSGI app's request, response and iterable life (PEP 3333).
 
-Transparency rules this module keeps, each from PEP 3333:
+Transparency rules this module keeps, from PEP 3333 and from servers that look closely:
 - `start_response` is called with exactly the arguments the app gave, so an `exc_info`
   re-call behaves as the server defines (it replaces unsent headers or re-raises).
-- The app's iterable is wrapped by an object that yields the same chunks lazily (so a
-  generator may call `start_response` late), has `__len__` only if the iterable has it (wsgiref
-  sets Content-Length from a one-item list), and calls the iterable's `close()` exactly once
-  per `close()` the server makes.
+- A server gets the kind of result the app returned. A list is returned as it is (granian
+  sends a list whole with Content-Length, and anything else chunked): its items are in memory
+  already, so they are recorded as the body then, and the exchange finishes when the app
+  returns, before the server has sent it. A list has no `close()`, so a list subclass's own
+  `close()`, and a client that leaves while the list is sent, go unseen.
 - `wsgi.file_wrapper` results are returned untouched, so the server can still use sendfile.
+- Any other iterable is wrapped by an object that yields the same chunks lazily (so a
+  generator may call `start_response` late), has `__len__` only if the iterable has it (wsgiref
+  sets Content-Length from a one-item sequence), and calls the iterable's `close()` exactly
+  once per `close()` the server makes.
 - `wsgi.input` is wrapped only when a body may follow; the wrapper reads nothing by itself
-  and records only what the app reads.
+  and records every read the app makes, by whichever method, as the bare stream answers it.
 
 Each fact is one record (see `inspector.records`): the environ as it was when the app was
 called, `start_response`'s arguments, body pieces cut to what may still be kept.
@@ -74,6 +79,9 @@ class WSGIInspectorMiddleware:
         except BaseException:
             exchange.finish("cancelled")
             raise
+        if isinstance(result, list):
+            exchange.list_returned(result)
+            return result
         file_wrapper = environ.get("wsgi.file_wrapper")
         if isinstance(file_wrapper, type) and isinstance(result, file_wrapper):
             exchange.file_sent(result)
@@ -156,6 +164,14 @@ class _Exchange:
         # close() stays between the server and the wrapper.
         path = getattr(getattr(wrapper, "filelike", None), "name", None)
         self.record(FILE_WRAPPED, self.xid, now_ns(), path if isinstance(path, str) else None)
+        self.finish("completed")
+
+    def list_returned(self, result: list[bytes]) -> None:
+        try:
+            for chunk in result:
+                self.response_chunk(BODY_SENT, chunk)
+        except Exception as exc:  # a list subclass's own __iter__: the server meets it too
+            self.options.failed(self.xid, "response list", exc)
         self.finish("completed")
 
     def finish(self, outcome: str) -> None:
