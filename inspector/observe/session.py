@@ -1,20 +1,26 @@
 """Session files: every event as it arrived, one codec line each, so a viewer can reopen them.
 
 A session starts with a header line (`{"inspector": "session", "v": 2, ...}`) and then holds
-one event per line in the codec's format. The writer appends and flushes each batch as it
-arrives, so a crash loses nothing already received. The reader names the line of any problem;
-a last line cut short by a crash is skipped and counted, not fatal. Sessions of format 1
-(before events were msgspec structs) are still read.
+one event per line in the codec's format. The writer appends each batch as it arrives with
+one unbuffered write, so a crash loses nothing already received, and a batch that cannot be
+written (a full disk) is lost whole and counted exactly, never left half a line. Sessions hold
+cookies and tokens: the writer creates them 0600 and refuses a symlink or a file that another
+user owns or may read. The reader streams: it names the line of any problem; a last line cut
+short by a crash is skipped and counted, not fatal. Sessions of format 1 (before events were
+msgspec structs) are still read.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shlex
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import Protocol
 
 from msgspec.structs import replace
 
@@ -25,6 +31,9 @@ from inspector.redact import mask_headers, mask_snapshot, redaction_names
 
 VERSION = 2
 _READERS = {1: codec.loads_v1, 2: codec.loads}
+BATCH_EVENTS = 2_500
+BATCH_BYTES = 4 << 20
+"""A batch read holds at most this many events, or about this many bytes of lines."""
 
 
 class SessionError(ValueError):
@@ -32,41 +41,129 @@ class SessionError(ValueError):
 
 
 class SessionWriter:
-    """A bus subscriber that appends every event to a session file."""
+    """A bus subscriber that appends every event to a session file.
+
+    Saving must not stop the viewer: a batch that cannot be written (a full disk, a quota, an
+    I/O error) is added to `lost` and the error kept in `failure`; the next batch tries again,
+    so saving resumes by itself once there is room (and `failure` is None again).
+    """
 
     def __init__(self, path: str | Path, transform: Callable[[Event], Event] | None = None) -> None:
         self.path = Path(path)
         self._transform = transform
-        existing = self.path.exists() and self.path.stat().st_size > 0
-        if existing:
-            with open(self.path, encoding="utf-8", errors="surrogateescape") as file:
-                version = _check_header(self.path, file.readline())
-            if version != VERSION:
-                raise SessionError(
-                    f"{self.path}: a session of format {version}; this inspector appends to "
-                    f"format {VERSION} only: save to another file"
-                )
-        # Sessions hold cookies and tokens: only their owner may read them.
-        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self._file: IO[bytes] = open(descriptor, "ab")  # noqa: SIM115
-        if not existing:
-            header = {"inspector": "session", "v": VERSION, "created": time.time()}
-            self._file.write(json.dumps(header).encode() + b"\n")
-        elif not _ends_with_newline(self.path):
-            self._file.write(b"\n")  # a writer died mid-line: start clean after it
-        self._file.flush()
         self.written = 0
+        """Events saved."""
+        self.lost = 0
+        """Events that could not be written."""
+        self.failure: OSError | None = None
+        """Why the latest batch could not be written; None once one was."""
+        self._fd = _open_private(self.path)
+        try:
+            size = os.fstat(self._fd).st_size
+            if size:
+                version = _check_header(self.path, _first_line(self._fd))
+                if version != VERSION:
+                    raise SessionError(
+                        f"{self.path}: a session of format {version}; this inspector appends "
+                        f"to format {VERSION} only: save to another file"
+                    )
+                # A writer that died mid-line: start clean after it.
+                self._torn = os.pread(self._fd, 1, size - 1) != b"\n"
+            else:
+                header = {"inspector": "session", "v": VERSION, "created": time.time()}
+                _, error = _write_all(self._fd, json.dumps(header).encode() + b"\n")
+                if error is not None:
+                    raise OSError(error.errno, error.strerror, str(self.path))
+                self._torn = False
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def fileno(self) -> int:
+        return self._fd
 
     def __call__(self, events: Sequence[Event]) -> None:
         transform = self._transform
         if transform is not None:
             events = [transform(event) for event in events]
-        self._file.write(codec.dump_lines(events))
-        self._file.flush()
+        data = codec.dump_lines(events)
+        if self._torn:
+            data = b"\n" + data
+        done, error = _write_all(self._fd, data)
+        if error is not None:
+            self._undo(done)
+            self.lost += len(events)
+            self.failure = error
+            return
+        self._torn = False
         self.written += len(events)
+        self.failure = None
+
+    def _undo(self, done: int) -> None:
+        """Cut off the part of a batch written before an error, so the file stays whole
+        lines (the batch is counted lost as a whole); if even that fails, the next batch
+        starts on a new line and the reader skips the cut one."""
+        if not done:
+            return
+        try:
+            os.ftruncate(self._fd, os.fstat(self._fd).st_size - done)
+        except OSError:
+            self._torn = True
 
     def close(self) -> None:
-        self._file.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _write_all(fd: int, data: bytes) -> tuple[int, OSError | None]:
+    """Write `data`, again after a short write (a disk filling up writes part of it); the
+    bytes written, and the error that stopped it, if any."""
+    view, done = memoryview(data), 0
+    while done < len(data):
+        try:
+            done += os.write(fd, view[done:])
+        except OSError as exc:
+            return done, exc
+    return done, None
+
+
+def _open_private(path: Path) -> int:
+    """Open (or create, 0600) a session for appending, never through a symlink and never a
+    file that someone else could read or own: what is saved is full of secrets. Every check
+    is made on the open descriptor, so the file cannot be swapped between check and use."""
+    # O_NONBLOCK: a FIFO at `path` must not hang the open; it is refused below.
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+    where = shlex.quote(str(path))
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SessionError(
+                f"{path} is a symbolic link, and sessions are never saved through one: "
+                f"remove the link or choose another path"
+            ) from None
+        raise
+    info = os.fstat(fd)
+    problem = None
+    if not stat.S_ISREG(info.st_mode):
+        problem = f"{path} is not a regular file: choose another path"
+    elif info.st_uid != os.geteuid():
+        problem = f"{path} belongs to another user (uid {info.st_uid}): choose another path"
+    elif info.st_mode & 0o077:
+        mode = stat.S_IMODE(info.st_mode)
+        problem = (
+            f"{path} may be read or written by others (mode {mode:04o}), and sessions hold "
+            f"cookies and tokens: run `chmod 600 {where}` or choose another path"
+        )
+    if problem is not None:
+        os.close(fd)
+        raise SessionError(problem)
+    return fd
+
+
+def _first_line(fd: int) -> bytes:
+    return os.pread(fd, 65536, 0).partition(b"\n")[0]
 
 
 _WITH_HEADERS = frozenset(
@@ -98,38 +195,61 @@ def redactor(redact: bool | Iterable[str]) -> Callable[[Event], Event] | None:
     return redact_event
 
 
-def read_session(path: str | Path, damaged: list[str] | None = None) -> Iterator[Event]:
-    """The events of a session file, in order.
+class Problems(Protocol):
+    """Where a lenient reader notes the lines it skipped (a `list` will do)."""
+
+    def append(self, problem: str, /) -> None: ...
+
+
+def read_session(path: str | Path, damaged: Problems | None = None) -> Iterator[Event]:
+    """The events of a session file, in order (see `read_batches`)."""
+    for batch in read_batches(path, damaged):
+        yield from batch
+
+
+def read_batches(
+    path: str | Path,
+    damaged: Problems | None = None,
+    *,
+    max_events: int = BATCH_EVENTS,
+    max_bytes: int = BATCH_BYTES,
+) -> Iterator[list[Event]]:
+    """The events of a session file, in order, in lists of at most `max_events` events or
+    about `max_bytes` of lines: a file of any size is read in the memory of one batch.
 
     A line that is not a valid event raises SessionError naming it, unless `damaged` is
     given: then the problem is appended there and the line skipped (a session resumed after
-    a crash keeps the cut line). A last line cut short is always skipped.
+    a crash keeps the cut line). A last line cut short is always skipped. The header is
+    checked before the first batch is made: calling `next()` once tells a session file.
     """
-    with open(path, encoding="utf-8", errors="surrogateescape") as file:
-        lines = iter(enumerate(file, 1))
-        first = next(lines, None)
-        if first is None:
-            return
-        loads = _READERS[_check_header(path, first[1])]
-        previous: tuple[int, str] | None = None
-        for number, line in lines:
-            if previous is not None:
-                yield from _event(loads, path, *previous, damaged)
-            previous = (number, line)
-        if previous is not None:
-            number, line = previous
-            if line.endswith("\n"):
-                yield from _event(loads, path, number, line, damaged)
-            # else: the writer died mid-line; everything before it is whole.
-
-
-def _ends_with_newline(path: Path) -> bool:
     with open(path, "rb") as file:
-        file.seek(-1, os.SEEK_END)
-        return file.read(1) == b"\n"
+        first = file.readline()
+        if not first:
+            return
+        loads = _READERS[_check_header(path, first)]
+        batch: list[Event] = []
+        size = 0
+        number = 1
+        for line in file:
+            number += 1
+            if not line.endswith(b"\n"):
+                break  # the writer died mid-line: everything before it is whole
+            try:
+                batch.append(loads(line))
+            except codec.CodecError as exc:
+                problem = f"{path}:{number}: {exc}"
+                if damaged is None:
+                    raise SessionError(problem) from None
+                damaged.append(problem)
+            size += len(line)
+            if len(batch) >= max_events or size >= max_bytes:
+                yield batch
+                batch, size = [], 0
+        if batch:
+            yield batch
 
 
-def _check_header(path: str | Path, line: str) -> int:
+def _check_header(path: str | Path, line: bytes) -> int:
     try:
         header = json.loads(line)
     except ValueError:
@@ -143,19 +263,3 @@ def _check_header(path: str | Path, line: str) -> int:
             + " and ".join(map(str, _READERS))
         )
     return version
-
-
-def _event(
-    loads: Callable[[bytes], Event],
-    path: str | Path,
-    number: int,
-    line: str,
-    damaged: list[str] | None,
-) -> Iterator[Event]:
-    try:
-        yield loads(line.encode("utf-8", "surrogateescape"))
-    except codec.CodecError as exc:
-        problem = f"{path}:{number}: {exc}"
-        if damaged is None:
-            raise SessionError(problem) from None
-        damaged.append(problem)

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import subprocess
+import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
 from msgspec.structs import replace
 
 from inspector import events as ev
-from inspector.observe.session import SessionError, SessionWriter, read_session, redactor
+from inspector.observe.session import (
+    SessionError,
+    SessionWriter,
+    read_batches,
+    read_session,
+    redactor,
+)
 from tests.inspector.samples import XID, one_of_each, request_started
+from tests.servers import ROOT
 
 
 def test_a_session_reopens_exactly(tmp_path: Path) -> None:
@@ -123,9 +135,172 @@ def test_sessions_are_private_and_never_appended_to_other_files(tmp_path: Path) 
     assert path.stat().st_mode & 0o777 == 0o600
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes\n")
+    notes.chmod(0o600)
     with pytest.raises(SessionError, match="not an inspector session"):
         SessionWriter(notes)
     assert notes.read_text() == "my notes\n"
+
+
+# -- a full disk -------------------------------------------------------------------------------
+
+
+def finished(n: int) -> ev.ExchangeFinished:
+    return ev.ExchangeFinished(f"test-{n}", n, "completed", 1, 2, 3)
+
+
+def test_a_full_disk_loses_whole_batches_counted_and_saving_resumes(tmp_path: Path) -> None:
+    """/dev/full put in place of the file: every write fails with ENOSPC, as on a full disk."""
+    path = tmp_path / "s.jsonl"
+    writer = SessionWriter(path)
+    writer([finished(1), finished(2)])
+    fd = writer.fileno()
+    the_file = os.dup(fd)
+    full = os.open("/dev/full", os.O_WRONLY)
+    try:
+        os.dup2(full, fd)  # the disk is full
+        writer([finished(3), finished(4), finished(5)])
+        assert writer.failure is not None
+        assert writer.failure.errno == errno.ENOSPC
+        writer([finished(6)])
+        assert (writer.written, writer.lost) == (2, 4)
+        os.dup2(the_file, fd)  # there is room again
+        writer([finished(7)])
+    finally:
+        os.close(full)
+        os.close(the_file)
+    writer.close()
+    assert writer.failure is None
+    assert (writer.written, writer.lost) == (3, 4)
+    assert [e.at_ns for e in read_session(path)] == [1, 2, 7]  # no gap in lines, no half line
+
+
+PARTLY_WRITTEN = """
+import os, resource, signal, sys
+from inspector import events as ev
+from inspector.observe.session import SessionWriter
+
+def finished(n):
+    return ev.ExchangeFinished(f"test-{n}", n, "completed", 1, 2, 3)
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead
+writer = SessionWriter(sys.argv[1])
+writer([finished(1)])
+before = os.path.getsize(sys.argv[1])
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (before + 100, hard))
+writer([finished(n) for n in range(2, 50)])  # 100 bytes fit, then the file is "full"
+print(writer.failure.errno, writer.lost, before, os.path.getsize(sys.argv[1]))
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+writer([finished(50)])
+writer.close()
+"""
+
+
+def test_a_batch_cut_short_by_a_full_disk_is_taken_back(tmp_path: Path) -> None:
+    """A file size limit (RLIMIT_FSIZE, in a child process) lets the first 100 bytes of a batch
+    through and refuses the rest, as a disk filling up mid-write does: the file keeps whole
+    lines only."""
+    path = tmp_path / "s.jsonl"
+    result = subprocess.run(
+        [sys.executable, "-c", PARTLY_WRITTEN, str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    code, lost, before, after = map(int, result.stdout.split())
+    assert (code, lost) == (errno.EFBIG, 48)
+    assert after == before  # the 100 bytes written were taken back, not left half a line
+    assert [e.at_ns for e in read_session(path)] == [1, 50]
+
+
+# -- who may read a session ---------------------------------------------------------------------
+
+
+def test_a_symlink_is_never_followed(tmp_path: Path) -> None:
+    target = tmp_path / "someone-elses.jsonl"
+    SessionWriter(target).close()
+    before = target.read_bytes()
+    link = tmp_path / "s.jsonl"
+    link.symlink_to(target)
+    with pytest.raises(
+        SessionError, match=r"is a symbolic link.*remove the link or choose another"
+    ):
+        SessionWriter(link)
+    assert target.read_bytes() == before
+
+
+def test_a_file_others_may_read_is_refused_until_it_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    writer = SessionWriter(path)
+    writer([finished(1)])
+    writer.close()
+    path.chmod(0o644)
+    before = path.read_bytes()
+    with pytest.raises(SessionError, match=r"mode 0644.*run `chmod 600 .*s.jsonl`"):
+        SessionWriter(path)
+    assert path.read_bytes() == before
+    path.chmod(0o600)  # what the message says to do: then saving appends, as ever
+    writer = SessionWriter(path)
+    writer([finished(2)])
+    writer.close()
+    assert [e.at_ns for e in read_session(path)] == [1, 2]
+
+
+def test_only_a_regular_file_is_a_session(tmp_path: Path) -> None:
+    fifo = tmp_path / "s.jsonl"
+    os.mkfifo(fifo, 0o600)
+    with pytest.raises(SessionError, match="not a regular file"):
+        SessionWriter(fifo)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_another_users_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    SessionWriter(path).close()
+    os.chown(path, 65534, 65534)
+    with pytest.raises(SessionError, match="belongs to another user"):
+        SessionWriter(path)
+
+
+# -- reading in bounded memory ------------------------------------------------------------------
+
+
+def test_batches_are_bounded_by_events_and_by_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    writer = SessionWriter(path)
+    writer([finished(n) for n in range(25)])
+    writer.close()
+    assert [len(b) for b in read_batches(path, max_events=10)] == [10, 10, 5]
+    line = len(path.read_bytes().splitlines()[1]) + 1
+    assert [len(b) for b in read_batches(path, max_bytes=3 * line)] == [3] * 8 + [1]
+    assert [e.at_ns for b in read_batches(path, max_events=7) for e in b] == list(range(25))
+
+
+def peak_while_reading(path: Path) -> int:
+    tracemalloc.start()
+    try:
+        for _ in read_batches(path, max_events=100):
+            pass
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_reading_holds_one_batch_whatever_the_size_of_the_file(tmp_path: Path) -> None:
+    body = b"x" * 1000
+    small, large = tmp_path / "small.jsonl", tmp_path / "large.jsonl"
+    for path, exchanges in ((small, 200), (large, 4000)):
+        writer = SessionWriter(path)
+        for n in range(exchanges):
+            xid = f"test-{n}"
+            writer([request_started(), ev.ResponseBodyChunk(xid, n, body, 1000, False)])
+        writer.close()
+    assert large.stat().st_size > 20 * small.stat().st_size
+    # The same peak (within noise) for a file 20 times the size, far below either file.
+    assert peak_while_reading(large) < 1.5 * peak_while_reading(small)
+    assert peak_while_reading(large) < large.stat().st_size / 10
 
 
 # -- format 1 -----------------------------------------------------------------------------------
@@ -172,6 +347,7 @@ def test_a_damaged_format_1_line_is_named(tmp_path: Path) -> None:
 def test_a_format_1_session_is_never_appended_to(tmp_path: Path) -> None:
     path = tmp_path / "old.jsonl"
     path.write_text(V1_SESSION)
+    path.chmod(0o600)
     with pytest.raises(SessionError, match=r"a session of format 1; .* format 2 only"):
         SessionWriter(path)
     assert path.read_text() == V1_SESSION
