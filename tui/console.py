@@ -3,10 +3,12 @@
 `ConsoleLog` is called with each batch of events (by the collector, on its event loop), turns
 them into lines, and hands them to a `LineWriter`, whose own thread writes them out. Printing
 must never slow capture, so the writer keeps at most `max_lines` waiting and drops (and counts)
-the rest when the terminal or pipe cannot keep up. Without a filter the log keeps only what a
-line needs per running exchange; a filter needs whole `Exchange`s, so then it folds them. Lines
-are plain f-strings with ANSI colours chosen once (none off a terminal or with `NO_COLOR`), and
-captured text has its control characters shown as `\\xNN` so it can never drive the terminal.
+the rest when the terminal or pipe cannot keep up; printing a saved session slows nobody, so
+there (`wait=True`) it waits for the reader instead and prints every line. Without a filter
+the log keeps only what a line needs per running exchange; a filter needs whole `Exchange`s,
+so then it folds them. Lines are plain f-strings with ANSI colours chosen once (none off a
+terminal or with `NO_COLOR`), and captured text has its control characters shown as `\\xNN`
+so it can never drive the terminal.
 """
 
 from __future__ import annotations
@@ -239,11 +241,13 @@ _WAKE_AT = 1_000
 
 
 class LineWriter:
-    """Writes lines on a daemon thread of its own; `put` never waits for the stream.
+    """Writes lines on a daemon thread of its own; `put` never waits for the stream (unless
+    made with `wait`).
 
     Past `max_lines` waiting, new lines are dropped and counted; once the writer has caught up
-    it writes one line (`dropped_line(count)`) saying how many. A stream that fails (a closed
-    pipe) ends the writing; later lines are dropped quietly.
+    it writes one line (`dropped_line(count)`) saying how many. With `wait`, `put` waits for
+    room instead and `close` for the last line: nothing is dropped. A stream that fails (a
+    closed pipe) ends the writing (`broken`); later lines are dropped quietly.
     """
 
     def __init__(
@@ -251,12 +255,17 @@ class LineWriter:
         stream: Stream,
         max_lines: int = DEFAULT_MAX_LINES,
         dropped_line: Callable[[int], str] = _PLAIN.lines_dropped,
+        *,
+        wait: bool = False,
     ) -> None:
         self.stream = stream
         self.max_lines = max_lines
         self.dropped_line = dropped_line
+        self.wait = wait
         self.dropped = 0
         """Lines dropped since the start."""
+        self.broken = False
+        """The stream failed: nobody reads any more."""
         self._pending: list[str] = []
         self._unreported = 0
         self._open = True
@@ -267,6 +276,9 @@ class LineWriter:
 
     def put(self, lines: Sequence[str]) -> None:
         with self._ready:
+            while self.wait and self._open and len(self._pending) >= self.max_lines:
+                self._ready.notify_all()
+                self._ready.wait()
             if not self._open:
                 self.dropped += len(lines)
                 return
@@ -278,15 +290,16 @@ class LineWriter:
                 lines = lines[: max(room, 0)]
             self._pending.extend(lines)
             if len(self._pending) >= _WAKE_AT:  # else the writer comes by on its own
-                self._ready.notify()
+                self._ready.notify_all()
 
     def close(self, timeout: float = 1.0) -> None:
-        """Write what is queued (waiting at most `timeout` seconds for the stream), then stop."""
+        """Write what is queued (waiting at most `timeout` seconds for the stream, or as long
+        as it takes with `wait`), then stop."""
         atexit.unregister(self.close)
         with self._ready:
             self._open = False
-            self._ready.notify()
-        self._thread.join(timeout)
+            self._ready.notify_all()
+        self._thread.join(None if self.wait else timeout)
 
     def _run(self) -> None:
         while True:
@@ -299,14 +312,17 @@ class LineWriter:
                     self._ready.wait(_INTERVAL)
                 lines, self._pending = self._pending, []
                 dropped, self._unreported = self._unreported, 0
+                self._ready.notify_all()  # room again, for a `put` that waits
             if not lines and not dropped:
                 return  # closed, and all written
             report = [self.dropped_line(dropped)] if dropped else []
             if not self._write("\n".join(lines + report) + "\n"):
                 with self._ready:
                     self._open = False
+                    self.broken = True
                     self.dropped += len(lines) + len(self._pending)
                     self._pending.clear()
+                    self._ready.notify_all()
                 return
 
     def _write(self, text: str) -> bool:
@@ -327,8 +343,9 @@ class ConsoleLog:
 
     `filter_text` keeps the matching exchanges (and their WebSocket messages, judged on the
     exchange as it stands when each arrives); `color` None means colour on a terminal unless
-    `NO_COLOR` is set. An exchange whose `RequestStarted` was not seen (dropped, or forgotten
-    past `MAX_OPEN`) prints nothing.
+    `NO_COLOR` is set; `wait` makes the log wait for a slow stream rather than drop lines (see
+    `LineWriter`). An exchange whose `RequestStarted` was not seen (dropped, or forgotten past
+    `MAX_OPEN`) prints nothing.
     """
 
     MAX_OPEN = 10_000
@@ -341,13 +358,14 @@ class ConsoleLog:
         color: bool | None = None,
         *,
         max_lines: int = DEFAULT_MAX_LINES,
+        wait: bool = False,
     ) -> None:
         stream = sys.stdout if stream is None else stream
         if color is None:
             isatty = getattr(stream, "isatty", None)
             color = not os.environ.get("NO_COLOR") and isatty is not None and bool(isatty())
         self.format = LineFormat(color)
-        self.writer = LineWriter(stream, max_lines, self.format.lines_dropped)
+        self.writer = LineWriter(stream, max_lines, self.format.lines_dropped, wait=wait)
         self.keep = compile_filter(filter_text)
         self.origins: dict[str, str] = {}
         """Exchange id prefix to the shown origin, from `PeerConnected`."""

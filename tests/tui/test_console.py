@@ -307,6 +307,40 @@ def test_a_broken_stream_ends_the_writing_quietly() -> None:
     assert writer.dropped == 3
 
 
+def test_a_waiting_writer_drops_nothing_for_a_slow_stream() -> None:
+    """A saved session being printed: the producer waits for the reader, every line comes."""
+    stream = Stuck()
+    writer = LineWriter(stream, max_lines=10, wait=True)
+    done = threading.Event()
+
+    def produce() -> None:
+        for i in range(10):
+            writer.put([f"line {i}.{j}" for j in range(5)])
+        done.set()
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    assert stream.writing.wait(5)
+    assert not done.wait(0.2)  # 50 lines cannot fit in 10 while the stream is stuck
+    stream.go.set()
+    producer.join(10)
+    writer.close()
+    assert writer.dropped == 0
+    assert stream.getvalue().splitlines() == [f"line {i}.{j}" for i in range(10) for j in range(5)]
+
+
+def test_a_waiting_writer_gives_up_when_the_stream_breaks() -> None:
+    class Broken(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError
+
+    writer = LineWriter(Broken(), max_lines=10, wait=True)
+    for i in range(20):  # would wait forever for room if a broken stream were waited for
+        writer.put([f"line {i}"] * 5)
+    writer.close()
+    assert writer.broken
+
+
 def test_lines_still_queued_at_exit_are_written() -> None:
     script = (
         "from inspector import events as ev; from tui.console import ConsoleLog; "
