@@ -67,7 +67,7 @@ class InspectorApp(App[None]):
         super().__init__()
         self.store = store if store is not None else Store()
         self.title = title
-        self.sub_title = subtitle
+        self.sub_title = self._subtitle = subtitle
         self.peers = peers
         self.replay_base = replay_base
         self.paused = False
@@ -246,6 +246,13 @@ class InspectorApp(App[None]):
         self.notify(
             printable(message, multiline=True), title=title, severity=severity, markup=False
         )
+
+    def saving_trouble(self, message: str, *, note: str, severity: SeverityLevel) -> None:
+        """The session file could not be written (a full disk), or can be again: `message` in a
+        notification, and `note` after the subtitle, where it stays once that has faded. On the
+        app's thread."""
+        self.sub_title = " · ".join(filter(None, (self._subtitle, printable(note))))
+        self.tell(message, title="Session", severity=severity)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

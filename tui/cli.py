@@ -13,39 +13,67 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import itertools
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inspector import events as ev
 from inspector import runtime, wire
 from inspector.observe.collector import Collector
-from inspector.observe.session import SessionError, SessionWriter, read_session, redactor
+from inspector.observe.session import (
+    SessionError,
+    SessionWriter,
+    read_batches,
+    read_session,
+    redactor,
+)
+from inspector.observe.store import DEFAULT_MAX_BYTES, DEFAULT_MAX_EXCHANGES, Store
+
+if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
+    from tui.app import InspectorApp
 
 Output = Callable[[Sequence[ev.Event]], None]
+_AHEAD = 4
+"""Batches of a saved session fed to the viewer and not yet folded in, at most: enough for
+each fold (five a second at most) to take several, few enough to hold little besides the
+store."""
 
 
 class Outputs:
     """What a command does with events: save them, print them, show them. Called with each
-    batch on the event loop's thread; an output that raises is counted, the others still run."""
+    batch on the event loop's thread; an output that raises is counted, the others still run.
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    `reading`: the events come from a saved session, not from live traffic: the headless log
+    then waits for a slow reader instead of dropping lines. A session file that cannot be
+    written (a full disk) is said once when it starts and once when saving resumes, with the
+    count of events lost: on stderr, or in the viewer while it runs; and again at exit."""
+
+    def __init__(self, args: argparse.Namespace, *, reading: bool = False) -> None:
         self.outputs: list[Output] = []
         self.errors = 0
         self.writer: SessionWriter | None = None
         self.console: Any = None
+        self.app: InspectorApp | None = None
+        """The viewer, while it runs."""
+        self._lost_before = 0
         if getattr(args, "save", None):
             self.writer = SessionWriter(args.save, redactor(args.redact))
-            self.outputs.append(self.writer)
+            self.outputs.append(self._save)
         self.headless = bool(args.no_tui)
         if self.headless:
             from tui.console import ConsoleLog
 
-            self.console = ConsoleLog(filter_text=getattr(args, "filter", None) or "")
+            filter_text = getattr(args, "filter", None) or ""
+            self.console = ConsoleLog(filter_text=filter_text, wait=reading)
             self.outputs.append(self.console)
+        self.store_limits = (args.store_exchanges, args.store_mib << 20)
 
     def __call__(self, events: Sequence[ev.Event]) -> None:
         for output in self.outputs:
@@ -56,28 +84,118 @@ class Outputs:
                 if self.errors == 1:
                     print(f"inspector: an output failed: {exc!r}", file=sys.stderr)
 
+    def _save(self, events: Sequence[ev.Event]) -> None:
+        writer = self.writer
+        assert writer is not None
+        failing = writer.failure is not None
+        writer(events)
+        if writer.failure is not None and not failing:
+            self._lost_before = writer.lost - len(events)
+            reason = writer.failure.strerror or str(writer.failure)
+            self._say(
+                f"cannot save to {writer.path}: {reason}; events are counted, not saved, "
+                "until it can write again",
+                note=f"NOT SAVING: {reason}",
+                severity="error",
+            )
+        elif failing and writer.failure is None:
+            lost = writer.lost - self._lost_before
+            self._say(
+                f"saving to {writer.path} again; {_not_saved(lost)}",
+                note=f"{writer.lost:,} {'event' if writer.lost == 1 else 'events'} not saved",
+                severity="warning",
+            )
+
+    def _say(self, message: str, *, note: str, severity: SeverityLevel) -> None:
+        """Tell the user: in the viewer while it runs (it owns the terminal), else on stderr."""
+        if self.app is not None and self.app.is_running:
+            self.app.saving_trouble(message, note=note, severity=severity)
+        else:
+            print(f"inspector: {message}", file=sys.stderr, flush=True)
+
     async def run(
         self,
         title: str,
         subtitle: str,
         peers: Callable[[], int] | None = None,
         replay_base: str | None = None,
+        session: Iterator[list[ev.Event]] | None = None,
     ) -> None:
-        """Show the viewer until it quits, or (headless) wait until interrupted."""
+        """Show the viewer until it quits, or (headless) wait until interrupted. With a saved
+        `session` (batches of events), take it in; headless, return once it is printed."""
         if self.headless:
-            await asyncio.Event().wait()
+            if session is None:
+                await asyncio.Event().wait()
+            for batch in session or ():
+                self(batch)
+                if self.console.writer.broken:  # `| head`: nobody reads any more
+                    break
             return
+        app = self.viewer(title, subtitle, peers, replay_base)
+        loading = None if session is None else _task(self.load(app, session))
+        try:
+            await app.run_async()
+        finally:
+            self.app = None
+            if loading is not None:
+                loading.cancel()
+        if loading is not None and loading.done() and not loading.cancelled():
+            loading.result()  # a session that could not be read to its end (an I/O error)
+
+    def viewer(
+        self,
+        title: str,
+        subtitle: str,
+        peers: Callable[[], int] | None = None,
+        replay_base: str | None = None,
+    ) -> InspectorApp:
+        """The viewer: fed every batch from now on, and told when saving fails or resumes."""
         from tui.app import InspectorApp
 
-        app = InspectorApp(title=title, subtitle=subtitle, peers=peers, replay_base=replay_base)
+        store = Store(*self.store_limits)
+        app = InspectorApp(
+            store, title=title, subtitle=subtitle, peers=peers, replay_base=replay_base
+        )
         self.outputs.append(app.feed)
-        await app.run_async()
+        self.app = app
+        return app
+
+    async def load(self, app: InspectorApp, session: Iterator[list[ev.Event]]) -> None:
+        """Feed a saved session to the viewer at the pace it folds it in: at most `_AHEAD`
+        batches wait to be folded into the store (which evicts its oldest past its limits).
+        So memory holds the store and a few batches, whatever the size of the file; paused,
+        the viewer folds nothing and nothing more is read. Batches are read on the viewer's
+        loop (each a few tens of milliseconds), which runs between any two."""
+        seen = app.store.events_seen
+        ends: deque[int] = deque()  # where each batch fed, and not yet folded in, ends
+        fed = 0
+        try:
+            for batch in session:
+                self(batch)
+                fed += len(batch)
+                ends.append(fed)
+                await asyncio.sleep(0)
+                while len(ends) >= _AHEAD:
+                    if ends[0] <= app.store.events_seen - seen:
+                        ends.popleft()
+                    else:
+                        await asyncio.sleep(0.02)
+        except Exception as exc:
+            app.tell(f"could not read further: {exc}", title="Session", severity="error")
+            raise
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
         if self.console is not None:
             self.console.close()
+        writer = self.writer
+        if writer is not None:
+            writer.close()
+            if writer.lost:
+                print(f"inspector: {_not_saved(writer.lost)} to {writer.path}", file=sys.stderr)
+
+
+def _not_saved(count: int) -> str:
+    return "1 event was not saved" if count == 1 else f"{count:,} events were not saved"
 
 
 def _add_output_flags(parser: argparse.ArgumentParser) -> None:
@@ -85,6 +203,28 @@ def _add_output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save", metavar="FILE", help="append every event to a session file")
     parser.add_argument("--redact", action="store_true", help="mask secret headers in --save")
     parser.add_argument("--filter", metavar="EXPR", help="headless: print only matching exchanges")
+    parser.add_argument(
+        "--store-exchanges",
+        metavar="N",
+        type=_positive,
+        default=DEFAULT_MAX_EXCHANGES,
+        help=f"viewer: exchanges kept, the oldest evicted past it "
+        f"(default {DEFAULT_MAX_EXCHANGES:,})",
+    )
+    parser.add_argument(
+        "--store-mib",
+        metavar="MIB",
+        type=_positive,
+        default=DEFAULT_MAX_BYTES >> 20,
+        help=f"viewer: memory for exchanges (estimated), the oldest evicted past it "
+        f"(default {DEFAULT_MAX_BYTES >> 20})",
+    )
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a whole number above 0, not {text!r}")
+    return int(text)
 
 
 def _tune_gc() -> None:
@@ -142,29 +282,39 @@ async def _orphaned(parent: int) -> None:
 
 
 async def _open(args: argparse.Namespace) -> None:
-    events = _read(args.file)
-    outputs = Outputs(args)
-    if outputs.headless:
-        outputs(events)
+    damaged = _Damaged()
+    batches = read_batches(args.file, damaged)
+    first = next(batches, [])  # a file that is no session is refused here, before any screen
+    outputs = Outputs(args, reading=True)
+    try:
+        await outputs.run("inspector", str(args.file), session=itertools.chain([first], batches))
+    finally:
         outputs.close()
-        return
-    from tui.app import InspectorApp
-
-    app = InspectorApp(title="inspector", subtitle=str(args.file))
-    app.feed(events)
-    await app.run_async()
+        damaged.report()
 
 
-def _read(path: Path) -> list[ev.Event]:
-    """A session's events; damaged lines (a crash mid-write, then a resumed save) are skipped
-    with a warning."""
-    damaged: list[str] = []
-    events = list(read_session(path, damaged))
-    for problem in damaged[:5]:
-        print(f"inspector: skipped a damaged line: {problem}", file=sys.stderr)
-    if len(damaged) > 5:
-        print(f"inspector: ... and {len(damaged) - 5} more damaged lines", file=sys.stderr)
-    return events
+class _Damaged:
+    """Damaged lines of a session (a crash mid-write, then a resumed save), skipped: the first
+    few named on stderr once reading is over (the viewer owns the terminal until then)."""
+
+    SHOWN = 5
+
+    def __init__(self) -> None:
+        self.first: list[str] = []
+        self.count = 0
+
+    def append(self, problem: str) -> None:
+        self.count += 1
+        if len(self.first) < self.SHOWN:
+            self.first.append(problem)
+
+    def report(self) -> None:
+        for problem in self.first:
+            print(f"inspector: skipped a damaged line: {problem}", file=sys.stderr)
+        if self.count > self.SHOWN:
+            print(
+                f"inspector: ... and {self.count - self.SHOWN} more damaged lines", file=sys.stderr
+            )
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -175,7 +325,10 @@ def _export(args: argparse.Namespace) -> None:
     if not (args.har or args.curl):
         raise SystemExit("inspector export: say what to write: --har FILE and/or --curl FILE")
     keep = compile_filter(args.filter or "")
-    exchanges = [x for x in fold(_read(args.file)).values() if x.request is not None and keep(x)]
+    damaged = _Damaged()
+    folded = fold(read_session(args.file, damaged))
+    damaged.report()
+    exchanges = [x for x in folded.values() if x.request is not None and keep(x)]
     if args.har:
         Path(args.har).write_text(export.har_json(exchanges, redact=args.redact), "utf-8")
     if args.curl:

@@ -27,9 +27,10 @@ from inspector.sink import Sink
 
 class ObserverChild:
     def __init__(self, args: argparse.Namespace, *, name: str, on_stop: Callable[[], None]):
-        """`args`: the output flags (`--no-tui`, `--save`, `--redact`, `--filter`) to pass on;
-        `on_stop` runs (on the sink's thread) when the viewer asks the hot process to stop.
-        The sink exists (and buffers) at once; the child starts with `start()`."""
+        """`args`: the output flags (`--no-tui`, `--save`, `--redact`, `--filter`, the store's
+        limits) to pass on; `on_stop` runs (on the sink's thread) when the viewer asks the hot
+        process to stop. The sink exists (and buffers) at once; the child starts with
+        `start()`."""
         self._args = args
         self._directory = tempfile.mkdtemp(prefix="inspector-")  # 0700: ours alone
         self.address = wire.Address("unix", path=os.path.join(self._directory, "observer.sock"))
@@ -52,6 +53,8 @@ class ObserverChild:
             command.append("--redact")
         if args.filter:
             command += ["--filter", args.filter]
+        command += ["--store-exchanges", str(args.store_exchanges)]
+        command += ["--store-mib", str(args.store_mib)]
         self.process = subprocess.Popen(command, env={**os.environ, "INSPECTOR_TOKEN": ""})
         watch = threading.Thread(target=self._watch, args=(self.process,), daemon=True)
         watch.start()

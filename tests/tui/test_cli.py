@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from msgspec.structs import replace
 
 from inspector import events as ev
 from inspector.observe.session import SessionWriter, read_session
@@ -198,3 +199,71 @@ def test_listen_refuses_to_listen_when_capture_is_off() -> None:
     )
     assert result.returncode == 1
     assert "INSPECTOR_BUS is off" in result.stderr
+
+
+def write_session(path: Path, exchanges: int) -> None:
+    writer = SessionWriter(path)
+    for start in range(0, exchanges, 1000):
+        batch: list[ev.Event] = []
+        for n in range(start, min(start + 1000, exchanges)):
+            xid = f"test-{n}"
+            batch += [
+                replace(request_started(), exchange_id=xid, query=f"n={n}".encode()),
+                ev.ExchangeFinished(xid, 2_000_000, "completed", 10, 1_000_000, 1_000_000),
+            ]
+        writer(batch)
+    writer.close()
+
+
+def test_open_headless_prints_every_exchange_of_a_large_session(tmp_path: Path) -> None:
+    """More exchanges than the live log would hold waiting for its reader (10,000): a saved
+    session waits for the reader instead, and every line comes out, in order."""
+    path = tmp_path / "large.jsonl"
+    write_session(path, 12_000)
+    result = inspector("open", str(path), "--no-tui")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.rpartition("?n=")[2] for line in lines] == [str(n) for n in range(12_000)]
+
+
+def test_open_headless_stops_reading_when_nobody_reads(tmp_path: Path) -> None:
+    path = tmp_path / "large.jsonl"
+    write_session(path, 12_000)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui", "open", str(path), "--no-tui"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert "?n=0" in process.stdout.readline()
+    process.stdout.close()  # `| head -1`
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["listen", "open"])
+def test_save_refuses_a_symlink_and_a_file_others_may_read(
+    session: Path, tmp_path: Path, command: str
+) -> None:
+    where = ("--bus", f"unix:{tmp_path / 'bus.sock'}") if command == "listen" else (str(session),)
+    target = tmp_path / "theirs.jsonl"
+    target.write_bytes(b"")
+    target.chmod(0o600)
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target)
+    result = inspector(command, *where, "--no-tui", "--save", str(link))
+    assert result.returncode == 1
+    assert f"{link} is a symbolic link" in result.stderr
+    assert "remove the link or choose another path" in result.stderr
+    assert target.read_bytes() == b""
+    shared = tmp_path / "shared.jsonl"
+    shared.write_bytes(b"")
+    shared.chmod(0o644)
+    result = inspector(command, *where, "--no-tui", "--save", str(shared))
+    assert result.returncode == 1
+    assert f"run `chmod 600 {shared}` or choose another path" in result.stderr
+    assert shared.read_bytes() == b""
+    assert "Traceback" not in result.stderr
