@@ -50,10 +50,12 @@ _WITH_DATA = frozenset({ev.RequestBodyChunk, ev.ResponseBodyChunk, ev.ResponseBo
 
 
 def _cost(event: ev.Event) -> int:
-    """The captured bytes an event holds (one type lookup: this runs for every event)."""
+    """The captured bytes an event holds in memory (one type lookup: this runs for every
+    event). A body piece is held twice: by its event, and by the exchange's body it is
+    appended to (`Body.data`); a WebSocket message once (the exchange lists the event)."""
     kind = type(event)
     if kind in _WITH_DATA:
-        return len(event.data)  # type: ignore[attr-defined]
+        return 2 * len(event.data)  # type: ignore[attr-defined]
     if kind is ev.WebSocketMessage:
         text, data = event.text, event.data  # type: ignore[attr-defined]
         return len(text) if text is not None else len(data or b"")

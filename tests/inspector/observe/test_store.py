@@ -42,7 +42,8 @@ def test_the_oldest_exchanges_go_first_past_the_count() -> None:
 def test_bytes_bound_counts_exchanges_events_and_bodies() -> None:
     per_start = 2048 + 1536  # an exchange, and its first event
     store = Store(max_bytes=3 * per_start + 1536 + 1000)
-    store.add([started("p-1"), ev.ResponseBodyChunk("p-1", 1, b"x" * 900, 5000, True)])
+    # 450 body bytes cost 900: held by the event and by the body it is appended to.
+    store.add([started("p-1"), ev.ResponseBodyChunk("p-1", 1, b"x" * 450, 5000, True)])
     store.add([started("p-2"), started("p-3")])
     assert len(store) == 3
     store.add([ev.WebSocketMessage("p-3", 2, "client", "y" * 200, None, 200)])
