@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from inspector import events as ev
 from inspector import runtime, wire
-from inspector.observe.collector import Collector
+from inspector.observe.collector import DEFAULT_MAX_PENDING, Collector
 from inspector.observe.session import (
     SessionError,
     SessionWriter,
@@ -33,6 +33,7 @@ from inspector.observe.session import (
     redactor,
 )
 from inspector.observe.store import DEFAULT_MAX_BYTES, DEFAULT_MAX_EXCHANGES, Store
+from inspector.observe.websocket import DEFAULT_PER_CONNECTION, DEFAULT_TOTAL
 
 if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
@@ -221,6 +222,27 @@ def _add_output_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_capture_flags(parser: argparse.ArgumentParser) -> None:
+    """What the observer keeps of WebSocket messages (on `listen`, and passed on to the
+    viewer child by `inspect-proxy` and `demo`)."""
+    parser.add_argument(
+        "--ws-keep-mib",
+        metavar="MIB",
+        type=_positive,
+        default=DEFAULT_PER_CONNECTION >> 20,
+        help="WebSocket payload kept per connection; later messages keep only their size "
+        f"(default {DEFAULT_PER_CONNECTION >> 20})",
+    )
+    parser.add_argument(
+        "--ws-keep-total-mib",
+        metavar="MIB",
+        type=_positive,
+        default=DEFAULT_TOTAL >> 20,
+        help="WebSocket payload kept across the open connections of one capturing process "
+        f"(default {DEFAULT_TOTAL >> 20})",
+    )
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"a whole number above 0, not {text!r}")
@@ -241,7 +263,15 @@ async def _listen(args: argparse.Namespace) -> None:
         raise ValueError("INSPECTOR_BUS is off, so no app sends here: pass --bus ADDRESS")
     _tune_gc()
     outputs = Outputs(args)
-    collector = Collector(address, outputs, token=args.token, allow_remote=args.allow_remote)
+    collector = Collector(
+        address,
+        outputs,
+        token=args.token,
+        allow_remote=args.allow_remote,
+        max_pending=args.max_pending << 20,
+        ws_keep=args.ws_keep_mib << 20,
+        ws_keep_total=args.ws_keep_total_mib << 20,
+    )
     waiting: list[asyncio.Task[None]] = []
     try:
         await collector.start()
@@ -359,7 +389,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     listen.add_argument("--title", default="inspector", help=argparse.SUPPRESS)
     listen.add_argument("--subtitle", help=argparse.SUPPRESS)
     listen.add_argument("--replay-base", help=argparse.SUPPRESS)
+    listen.add_argument(
+        "--max-pending-mib",
+        dest="max_pending",
+        metavar="MIB",
+        type=_positive,
+        default=DEFAULT_MAX_PENDING >> 20,
+        help="frames begun but not finished, over all peers; past it the peers holding the "
+        f"most are refused (default {DEFAULT_MAX_PENDING >> 20})",
+    )
     _add_output_flags(listen)
+    _add_capture_flags(listen)
 
     open_ = commands.add_parser("open", help="show a saved session")
     open_.add_argument("file", type=Path)
@@ -377,6 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     demo_module.add_arguments(demo)
     _add_output_flags(demo)
+    _add_capture_flags(demo)
 
     args = parser.parse_args(argv)
     try:
@@ -472,6 +513,7 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
         "--backlog", type=int, default=2048, help="connections waiting to be accepted"
     )
     _add_output_flags(parser)
+    _add_capture_flags(parser)
     args = parser.parse_args(argv)
     try:
         run(_proxy(args))

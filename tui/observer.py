@@ -55,6 +55,8 @@ class ObserverChild:
             command += ["--filter", args.filter]
         command += ["--store-exchanges", str(args.store_exchanges)]
         command += ["--store-mib", str(args.store_mib)]
+        command += ["--ws-keep-mib", str(args.ws_keep_mib)]
+        command += ["--ws-keep-total-mib", str(args.ws_keep_total_mib)]
         self.process = subprocess.Popen(command, env={**os.environ, "INSPECTOR_TOKEN": ""})
         watch = threading.Thread(target=self._watch, args=(self.process,), daemon=True)
         watch.start()

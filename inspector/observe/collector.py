@@ -37,6 +37,7 @@ import msgspec
 from inspector import records, wire
 from inspector.events import Event, PeerConnected, PeerDisconnected, now_ns
 from inspector.observe.build import Builder
+from inspector.observe.websocket import DEFAULT_PER_CONNECTION, DEFAULT_TOTAL, MessageBudget
 
 _HELLO_TIMEOUT = 10.0
 _MAX_SENDERS = 1024
@@ -76,7 +77,11 @@ class Collector:
         token: str | None = None,
         allow_remote: bool = False,
         max_pending: int = DEFAULT_MAX_PENDING,
+        ws_keep: int = DEFAULT_PER_CONNECTION,
+        ws_keep_total: int = DEFAULT_TOTAL,
     ) -> None:
+        """`max_pending`: bytes of frames begun over all peers; `ws_keep`, `ws_keep_total`:
+        WebSocket payload bytes kept per connection and per sender (see `MessageBudget`)."""
         if not address.is_loopback and not (allow_remote and token):
             raise wire.WireError(
                 f"{address} is reachable from other hosts: pass --allow-remote and a --token"
@@ -84,6 +89,7 @@ class Collector:
         self.address = address
         self.token = token
         self.max_pending = max_pending
+        self._ws_keep = (ws_keep, ws_keep_total)
         self.pending = 0
         """Bytes of frames begun but not finished, over all peers: at most `max_pending`."""
         self._deliver = deliver
@@ -192,7 +198,9 @@ class Collector:
     async def _read_events(self, reader: asyncio.StreamReader, peer: Peer) -> str:
         """Deliver the peer's events until it hangs up; returns why the stream ended."""
         frames = peer.frames
-        builder = self._builders.pop(peer.prefix, None) or Builder(peer.wall_offset_ns)
+        builder = self._builders.pop(peer.prefix, None) or Builder(
+            peer.wall_offset_ns, MessageBudget(*self._ws_keep)
+        )
         builder.wall_offset_ns = peer.wall_offset_ns
         self._builders[peer.prefix] = builder  # newest last; the oldest senders are forgotten
         while len(self._builders) > _MAX_SENDERS:
