@@ -54,7 +54,8 @@ SERVERS = "uvicorn, gunicorn, hypercorn, granian, daphne, waitress, werkzeug (fl
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`inspector run`'s own arguments; the output flags are `inspector listen`'s."""
+    """`inspector run`'s own arguments; the output and capture flags are `inspector
+    listen`'s, passed on to the viewer."""
     parser.add_argument(
         "--log",
         metavar="FILE",
@@ -66,10 +67,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`inspector run` on its own: what `inspector run` in `tui.cli` does."""
-    from tui.cli import _add_output_flags
+    from tui.cli import _add_capture_flags, _add_output_flags
 
     parser = argparse.ArgumentParser(prog="inspector run")
     _add_output_flags(parser)
+    _add_capture_flags(parser)
     add_arguments(parser)
     return run(parser.parse_args(argv))
 
@@ -297,7 +299,11 @@ def interpreter_problem(program: str) -> str | None:
     python = interpreter(program)
     if python is None or os.path.abspath(python) == os.path.abspath(sys.executable):
         return None
-    check = "import importlib.util, sys; sys.exit(importlib.util.find_spec('inspector') is None)"
+    # Without `-c`'s current directory on the path: a server's script does not have it.
+    check = (
+        "import importlib.util, sys; sys.path = [p for p in sys.path if p]; "
+        "sys.exit(importlib.util.find_spec('inspector') is None)"
+    )
     try:
         result = subprocess.run(
             [python, "-c", check], capture_output=True, timeout=30, stdin=subprocess.DEVNULL

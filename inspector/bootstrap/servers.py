@@ -6,8 +6,8 @@ run_simple` binds it after `werkzeug.serving` ran). Each patch takes the narrowe
 sees the user's app as the server got it, in every process that serves (reloader children and
 workers run the bootstrap too), and decides ASGI or WSGI the way that server does:
 
-- `uvicorn.config`: `Config.load_app`, the imported app or what its factory makes; WSGI for
-  `--interface wsgi`, else ASGI.
+- `uvicorn.config`: what `load_app` gives `Config.load` (the imported app, or what its factory
+  makes); WSGI for `--interface wsgi`, else ASGI.
 - `gunicorn.app.base`: `BaseApplication.wsgi()`, the app a worker (or `--preload`) loads; ASGI
   for gunicorn's `asgi` worker, nothing for uvicorn's workers (they hand it to uvicorn's
   `Config`), else WSGI.
@@ -44,24 +44,33 @@ def patch(module: ModuleType) -> None:
 
 
 def _uvicorn(module: ModuleType) -> None:
-    load_app = module.Config.load_app
+    load, load_app = module.Config.load, module.Config.load_app
 
-    @functools.wraps(load_app)
-    def wrapped_load_app(self: Any) -> Any:
-        app = load_app(self)
-        interface: Interface = "wsgi" if self.interface == "wsgi" else "asgi"
-        if self.factory:
-            return _made_by(app, interface)
-        # Config.load calls the app with no arguments next, to find a factory given without
-        # --factory (an app raises TypeError): do the same first, so such a factory's app is
-        # what gets wrapped.
+    @functools.wraps(load)
+    def wrapped_load(self: Any) -> None:
+        # Only the app `load` goes on to serve: `uvicorn.run` also calls `load_app` alone
+        # first, to fail early, and drops what it returns.
+        self.load_app = functools.partial(_uvicorn_app, self, load_app)
         try:
-            made = app()
-        except TypeError:
-            return wrap(app, interface, "uvicorn")
-        return lambda: wrap(made, interface, "uvicorn")
+            load(self)
+        finally:
+            del self.load_app
 
-    module.Config.load_app = wrapped_load_app
+    module.Config.load = wrapped_load
+
+
+def _uvicorn_app(config: Any, load_app: Callable[[Any], Any]) -> Any:
+    app = load_app(config)
+    interface: Interface = "wsgi" if config.interface == "wsgi" else "asgi"
+    if config.factory:
+        return _made_by(app, interface)
+    # `load` calls the app with no arguments next, to find a factory given without --factory
+    # (an app raises TypeError): make that one call here, so such a factory's app is wrapped.
+    try:
+        made = app()
+    except TypeError:
+        return wrap(app, interface, "uvicorn")
+    return lambda: wrap(made, interface, "uvicorn")
 
 
 def _made_by(factory: Callable[[], Any], interface: Interface) -> Callable[[], Any]:
