@@ -1,4 +1,4 @@
-"""Real servers on 127.0.0.1 for tests: uvicorn, gunicorn and wsgiref in their own processes.
+"""Real servers on 127.0.0.1 for tests, in their own processes, and a real `inspector listen`.
 
 An app under test lives in a module under `tests/apps` and is named as `module:attribute`.
 Wrapped apps write the events they capture to the file named by `INSPECTOR_TEST_EVENTS`
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -18,8 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import h11
+
 from inspector import codec
 from inspector.events import Event, ExchangeFinished, RequestStarted
+from inspector.observe.exchange import Exchange, fold
+from inspector.observe.session import read_session
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,28 +126,41 @@ def serve(
     workers: int = 1,
 ) -> Iterator[Server]:
     port = free_port()
+    with spawn(command(kind, target, port, workers), port, tmp_path, extra_env) as server:
+        wait_until_listening(server)
+        yield server
+
+
+@contextlib.contextmanager
+def spawn(
+    argv: list[str], port: int, tmp_path: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """Start a server that will listen on `port`, without waiting for it, so that several can
+    start at once; `wait_until_listening` waits. It is stopped (SIGTERM, then SIGKILL) at exit."""
     events_path = tmp_path / f"events-{port}.jsonl"
     log_path = tmp_path / f"server-{port}.log"
     env = {**os.environ, "INSPECTOR_TEST_EVENTS": str(events_path), "PYTHONPATH": str(ROOT)}
     env.update(extra_env or {})
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command(kind, target, port, workers), cwd=ROOT, env=env, stdout=log, stderr=log
-        )
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=log)
     server = Server(port, process, events_path, log_path)
     try:
-        _wait_until_listening(server)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process, signal.SIGTERM)
 
 
-def _wait_until_listening(server: Server, timeout: float = 20.0) -> None:
+def _stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    if process.poll() is None:
+        process.send_signal(sig)
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_until_listening(server: Server, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -154,6 +172,64 @@ def _wait_until_listening(server: Server, timeout: float = 20.0) -> None:
             return
         time.sleep(0.02)
     raise RuntimeError(f"server did not listen in {timeout}s: {server.log()}")
+
+
+_wait_until_listening = wait_until_listening  # the name older tests import
+
+
+@dataclass
+class Listener:
+    """A real `inspector listen --no-tui --save` on a private Unix socket."""
+
+    process: subprocess.Popen[bytes]
+    socket: Path
+    session: Path
+    log_path: Path
+
+    @property
+    def bus(self) -> str:
+        """The address to give a wrapped app in `INSPECTOR_BUS`."""
+        return f"unix:{self.socket}"
+
+
+def saved_exchange(session: Path, marker: str, timeout: float = 10.0) -> Exchange:
+    """The one exchange in a saved session whose query string holds `marker`, once it has
+    finished (asserting that no other exchange holds it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = list(read_session(session)) if session.exists() else []
+        exchanges = [
+            x
+            for x in fold(events).values()
+            if x.request is not None and marker.encode() in x.request.query
+        ]
+        assert len(exchanges) <= 1, f"{len(exchanges)} exchanges carry {marker!r}"
+        if exchanges and exchanges[0].finished is not None:
+            return exchanges[0]
+        assert time.monotonic() < deadline, f"no finished exchange carries {marker!r}"
+        time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def listen(directory: Path) -> Iterator[Listener]:
+    """`inspector listen` saving to `directory`/s.jsonl from `directory`/bus.sock (keep
+    `directory` short: a Unix socket's path has at most 107 bytes)."""
+    sock, session, log_path = directory / "bus.sock", directory / "s.jsonl", directory / "log"
+    argv = [sys.executable, "-m", "tui", "listen", "--bus", f"unix:{sock}", "--no-tui"]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [*argv, "--save", str(session)], cwd=ROOT, stdout=log, stderr=log
+        )
+    listener = Listener(process, sock, session, log_path)
+    try:
+        deadline = time.monotonic() + 20
+        while not sock.exists():
+            assert process.poll() is None, log_path.read_text(errors="replace")
+            assert time.monotonic() < deadline, "inspector listen made no socket"
+            time.sleep(0.01)
+        yield listener
+    finally:
+        _stop(process, signal.SIGINT)
 
 
 def raw_request(port: int, request: bytes, timeout: float = 10.0) -> bytes:
@@ -180,3 +256,24 @@ def without_date(response: bytes) -> bytes:
         for line in head.split(b"\r\n")
     ]
     return b"\r\n".join(lines) + sep + body
+
+
+def response_body(raw: bytes, method: str = "GET") -> tuple[int, bytes]:
+    """The status and body of a raw response as a client reads it (chunked framing undone),
+    by h11."""
+    client = h11.Connection(h11.CLIENT)
+    client.send(h11.Request(method=method, target="/", headers=[("Host", "test")]))
+    client.send(h11.EndOfMessage())
+    client.receive_data(raw)
+    client.receive_data(b"")  # the server closed: that ends a body without a length
+    status, body = 0, b""
+    while True:
+        event = client.next_event()
+        if isinstance(event, h11.Response):
+            status = event.status_code
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            return status, body
+        else:
+            raise AssertionError(f"not a whole response: {event!r} in {raw!r}")
