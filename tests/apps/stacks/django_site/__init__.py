@@ -1,0 +1,1 @@
+"""A small Django 5 project: WSGI (`wsgi.py`) and ASGI with a Channels consumer (`asgi.py`)."""
