@@ -17,186 +17,23 @@ import itertools
 import os
 import signal
 import sys
-from collections import deque
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inspector import events as ev
 from inspector import runtime, wire
 from inspector.observe.collector import DEFAULT_MAX_PENDING, Collector
 from inspector.observe.session import (
     SessionError,
-    SessionWriter,
     read_batches,
     read_session,
-    redactor,
 )
-from inspector.observe.store import DEFAULT_MAX_BYTES, DEFAULT_MAX_EXCHANGES, Store
+from inspector.observe.store import DEFAULT_MAX_BYTES, DEFAULT_MAX_EXCHANGES
 from inspector.observe.websocket import DEFAULT_PER_CONNECTION, DEFAULT_TOTAL
+from tui.outputs import Outputs, task
 
 if TYPE_CHECKING:
-    from textual.notifications import SeverityLevel
-
-    from tui.app import InspectorApp
-
-Output = Callable[[Sequence[ev.Event]], None]
-_AHEAD = 4
-"""Batches of a saved session fed to the viewer and not yet folded in, at most: enough for
-each fold (five a second at most) to take several, few enough to hold little besides the
-store."""
-
-
-class Outputs:
-    """What a command does with events: save them, print them, show them. Called with each
-    batch on the event loop's thread; an output that raises is counted, the others still run.
-
-    `reading`: the events come from a saved session, not from live traffic: the headless log
-    then waits for a slow reader instead of dropping lines. A session file that cannot be
-    written (a full disk) is said once when it starts and once when saving resumes, with the
-    count of events lost: on stderr, or in the viewer while it runs; and again at exit."""
-
-    def __init__(self, args: argparse.Namespace, *, reading: bool = False) -> None:
-        self.outputs: list[Output] = []
-        self.errors = 0
-        self.writer: SessionWriter | None = None
-        self.console: Any = None
-        self.app: InspectorApp | None = None
-        """The viewer, while it runs."""
-        self._lost_before = 0
-        if getattr(args, "save", None):
-            self.writer = SessionWriter(args.save, redactor(args.redact))
-            self.outputs.append(self._save)
-        self.headless = bool(args.no_tui)
-        if self.headless:
-            from tui.console import ConsoleLog
-
-            filter_text = getattr(args, "filter", None) or ""
-            self.console = ConsoleLog(filter_text=filter_text, wait=reading)
-            self.outputs.append(self.console)
-        self.store_limits = (args.store_exchanges, args.store_mib << 20)
-
-    def __call__(self, events: Sequence[ev.Event]) -> None:
-        for output in self.outputs:
-            try:
-                output(events)
-            except Exception as exc:
-                self.errors += 1
-                if self.errors == 1:
-                    print(f"inspector: an output failed: {exc!r}", file=sys.stderr)
-
-    def _save(self, events: Sequence[ev.Event]) -> None:
-        writer = self.writer
-        assert writer is not None
-        failing = writer.failure is not None
-        writer(events)
-        if writer.failure is not None and not failing:
-            self._lost_before = writer.lost - len(events)
-            reason = writer.failure.strerror or str(writer.failure)
-            self._say(
-                f"cannot save to {writer.path}: {reason}; events are counted, not saved, "
-                "until it can write again",
-                note=f"NOT SAVING: {reason}",
-                severity="error",
-            )
-        elif failing and writer.failure is None:
-            lost = writer.lost - self._lost_before
-            self._say(
-                f"saving to {writer.path} again; {_not_saved(lost)}",
-                note=f"{writer.lost:,} {'event' if writer.lost == 1 else 'events'} not saved",
-                severity="warning",
-            )
-
-    def _say(self, message: str, *, note: str, severity: SeverityLevel) -> None:
-        """Tell the user: in the viewer while it runs (it owns the terminal), else on stderr."""
-        if self.app is not None and self.app.is_running:
-            self.app.saving_trouble(message, note=note, severity=severity)
-        else:
-            print(f"inspector: {message}", file=sys.stderr, flush=True)
-
-    async def run(
-        self,
-        title: str,
-        subtitle: str,
-        peers: Callable[[], int] | None = None,
-        replay_base: str | None = None,
-        session: Iterator[list[ev.Event]] | None = None,
-    ) -> None:
-        """Show the viewer until it quits, or (headless) wait until interrupted. With a saved
-        `session` (batches of events), take it in; headless, return once it is printed."""
-        if self.headless:
-            if session is None:
-                await asyncio.Event().wait()
-            for batch in session or ():
-                self(batch)
-                if self.console.writer.broken:  # `| head`: nobody reads any more
-                    break
-            return
-        app = self.viewer(title, subtitle, peers, replay_base)
-        loading = None if session is None else _task(self.load(app, session))
-        try:
-            await app.run_async()
-        finally:
-            self.app = None
-            if loading is not None:
-                loading.cancel()
-        if loading is not None and loading.done() and not loading.cancelled():
-            loading.result()  # a session that could not be read to its end (an I/O error)
-
-    def viewer(
-        self,
-        title: str,
-        subtitle: str,
-        peers: Callable[[], int] | None = None,
-        replay_base: str | None = None,
-    ) -> InspectorApp:
-        """The viewer: fed every batch from now on, and told when saving fails or resumes."""
-        from tui.app import InspectorApp
-
-        store = Store(*self.store_limits)
-        app = InspectorApp(
-            store, title=title, subtitle=subtitle, peers=peers, replay_base=replay_base
-        )
-        self.outputs.append(app.feed)
-        self.app = app
-        return app
-
-    async def load(self, app: InspectorApp, session: Iterator[list[ev.Event]]) -> None:
-        """Feed a saved session to the viewer at the pace it folds it in: at most `_AHEAD`
-        batches wait to be folded into the store (which evicts its oldest past its limits).
-        So memory holds the store and a few batches, whatever the size of the file; paused,
-        the viewer folds nothing and nothing more is read. Batches are read on the viewer's
-        loop (each a few tens of milliseconds), which runs between any two."""
-        seen = app.store.events_seen
-        ends: deque[int] = deque()  # where each batch fed, and not yet folded in, ends
-        fed = 0
-        try:
-            for batch in session:
-                self(batch)
-                fed += len(batch)
-                ends.append(fed)
-                await asyncio.sleep(0)
-                while len(ends) >= _AHEAD:
-                    if ends[0] <= app.store.events_seen - seen:
-                        ends.popleft()
-                    else:
-                        await asyncio.sleep(0.02)
-        except Exception as exc:
-            app.tell(f"could not read further: {exc}", title="Session", severity="error")
-            raise
-
-    def close(self) -> None:
-        if self.console is not None:
-            self.console.close()
-        writer = self.writer
-        if writer is not None:
-            writer.close()
-            if writer.lost:
-                print(f"inspector: {_not_saved(writer.lost)} to {writer.path}", file=sys.stderr)
-
-
-def _not_saved(count: int) -> str:
-    return "1 event was not saved" if count == 1 else f"{count:,} events were not saved"
+    pass
 
 
 def _add_output_flags(parser: argparse.ArgumentParser) -> None:
@@ -283,8 +120,8 @@ async def _listen(args: argparse.Namespace) -> None:
             ended = asyncio.Event()
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, ended.set)
             subtitle = args.subtitle or ""
-            waiting += [_task(ended.wait()), _task(_orphaned(args.parent))]
-        viewer = _task(
+            waiting += [task(ended.wait()), task(_orphaned(args.parent))]
+        viewer = task(
             outputs.run(args.title, subtitle, lambda: len(collector.peers), args.replay_base)
         )
         waiting.append(viewer)
@@ -295,14 +132,10 @@ async def _listen(args: argparse.Namespace) -> None:
                 collector.send_control({"control": "stop"})
                 await asyncio.sleep(0.2)
     finally:
-        for task in waiting:
-            task.cancel()
+        for waiter in waiting:
+            waiter.cancel()
         await collector.close()
         outputs.close()
-
-
-def _task(coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[None]:
-    return asyncio.ensure_future(coroutine)
 
 
 async def _orphaned(parent: int) -> None:

@@ -19,8 +19,8 @@ from inspector.observe.session import SessionWriter, read_batches
 from tests.inspector.samples import request_started
 from tests.servers import ROOT
 from tests.tui.pilot import SIZE, until
-from tui import cli
 from tui.app import InspectorApp
+from tui.outputs import AHEAD, Outputs
 
 
 def write_session(path: Path, exchanges: int, body: int = 100) -> int:
@@ -59,11 +59,11 @@ class Watched:
             yield batch
 
 
-def viewer_outputs(store_exchanges: int) -> cli.Outputs:
+def viewer_outputs(store_exchanges: int) -> Outputs:
     args = argparse.Namespace(
         save=None, no_tui=False, filter=None, store_exchanges=store_exchanges, store_mib=64
     )
-    return cli.Outputs(args, reading=True)
+    return Outputs(args, reading=True)
 
 
 async def test_the_viewer_takes_a_session_in_through_a_bounded_store(tmp_path: Path) -> None:
@@ -81,7 +81,7 @@ async def test_the_viewer_takes_a_session_in_through_a_bounded_store(tmp_path: P
         assert len(app.exchanges.list.rows) == 100
     # Never more than a few batches read ahead of the store, of the 30 in the file.
     assert watched.count == 30
-    assert watched.most_ahead <= cli._AHEAD * 300
+    assert watched.most_ahead <= AHEAD * 300
 
 
 async def test_a_paused_viewer_reads_no_further(tmp_path: Path) -> None:
@@ -93,10 +93,10 @@ async def test_a_paused_viewer_reads_no_further(tmp_path: Path) -> None:
         await pilot.press("space")
         watched = Watched(read_batches(path, max_events=100), app)
         loading = asyncio.ensure_future(outputs.load(app, iter(watched)))
-        await until(pilot, lambda: len(app.held) == cli._AHEAD * 100)
+        await until(pilot, lambda: len(app.held) == AHEAD * 100)
         for _ in range(10):
             await pilot.pause(0.01)
-        assert watched.count == cli._AHEAD  # held, not folded: nothing more is read
+        assert watched.count == AHEAD  # held, not folded: nothing more is read
         await pilot.press("space")
         await loading
         await until(pilot, lambda: app.store.events_seen == events)

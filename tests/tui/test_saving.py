@@ -29,7 +29,7 @@ from inspector.observe.session import read_session
 from inspector.runtime import sink_to
 from tests.servers import ROOT
 from tests.tui.pilot import SIZE, until
-from tui.cli import Outputs
+from tui.outputs import Outputs
 
 
 def arguments(save: Path, no_tui: bool) -> argparse.Namespace:
