@@ -16,6 +16,7 @@ Three cases meet here, and each exchange must be recorded once:
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
@@ -28,6 +29,8 @@ _CAPTURES = (ASGIInspectorMiddleware, WSGIInspectorMiddleware)
 _INNER = ("app", "wsgi_app", "application")
 _DEPTH = 16
 _MARK = "inspector.exchange_id"
+_said: set[tuple[int, int]] = set()
+"""(pid, id) of the apps reported: a fork inherits this set, and reports again under its pid."""
 
 
 class ASGIBootstrapMiddleware(ASGIInspectorMiddleware):
@@ -53,15 +56,28 @@ class WSGIBootstrapMiddleware(WSGIInspectorMiddleware):
 
 def wrap(app: Any, interface: Interface, server: str) -> Any:
     """`app` wrapped in the capture for `interface`, or `app` itself when it captures already;
-    reported either way."""
+    reported once per app and process."""
+    if isinstance(app, _BOOTSTRAP):  # by another hook, or in the parent of a fork (--preload)
+        _say(app, wrapped=server, interface=interface, app=_name(app.app))
+        return app
     if captures(app):
-        report(left=server, interface=interface, app=_name(app))
+        _say(app, left=server, interface=interface, app=_name(app))
         return app
     middleware: Callable[[Any], Any]
     middleware = ASGIBootstrapMiddleware if interface == "asgi" else WSGIBootstrapMiddleware
     wrapped = middleware(app)
-    report(wrapped=server, interface=interface, app=_name(app))
+    _say(wrapped, wrapped=server, interface=interface, app=_name(app))
     return wrapped
+
+
+def _say(about: Any, **fields: Any) -> None:
+    key = (os.getpid(), id(about))
+    if key not in _said:
+        _said.add(key)
+        report(**fields)
+
+
+_BOOTSTRAP = (ASGIBootstrapMiddleware, WSGIBootstrapMiddleware)
 
 
 def captures(app: Any) -> bool:

@@ -144,6 +144,10 @@ SERVERS = {
     "uvicorn --workers 2": ("uvicorn {apps}:asgi_app --port {port} --workers 2", "asgi"),
     "uvicorn --interface wsgi": ("uvicorn {apps}:wsgi_app --port {port} --interface wsgi", "wsgi"),
     "gunicorn -w 2": ("gunicorn -w 2 -b 127.0.0.1:{port} {apps}:wsgi_app", "wsgi"),
+    "gunicorn -w 2 --preload": (
+        "gunicorn -w 2 --preload -b 127.0.0.1:{port} {apps}:wsgi_app",
+        "wsgi",
+    ),
     "gunicorn -k asgi": ("gunicorn -k asgi -b 127.0.0.1:{port} {apps}:asgi_app", "asgi"),
     "gunicorn -k uvicorn": (
         "gunicorn -k uvicorn.workers.UvicornWorker -b 127.0.0.1:{port} {apps}:asgi_app",
@@ -227,6 +231,15 @@ def test_an_app_that_captures_in_code_is_recorded_once(tmp_path: Path, name: str
         status = run.stop()
     assert seen(run.exchanges()) == EXPECTED, run.stderr()
     assert status in {0, 128 + signal.SIGTERM}
+
+
+def test_a_server_that_loads_no_app_says_so_with_its_status(tmp_path: Path) -> None:
+    command = ["uvicorn", "tests.apps.no_such_module:app", "--port", str(free_port())]
+    with inspector_run(tmp_path, command) as run:
+        assert run.process.wait(30) == 3  # uvicorn's STARTUP_FAILURE
+    stderr = run.stderr()
+    assert 'Could not import module "tests.apps.no_such_module"' in stderr
+    assert "inspector run: nothing was captured: `uvicorn` loaded no app\n" in stderr
 
 
 def test_output_passes_through_and_the_status_is_the_commands(tmp_path: Path) -> None:
