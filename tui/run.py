@@ -35,14 +35,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from inspector import bootstrap
 from inspector.bootstrap.report import ReportReader
+from tui.observer import ObserverChild
 
 STOP_GRACE = 5.0
 """Seconds the command's processes get to exit after SIGTERM, before SIGKILL."""
@@ -62,7 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with the viewer: where the command's output goes (default: a new file in "
         f"{tempfile.gettempdir()})",
     )
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="the server command, after --")
+    # Not `command`: `inspector`'s subcommand is kept under that name.
+    parser.add_argument(
+        "server_command",
+        nargs=argparse.REMAINDER,
+        metavar="-- COMMAND",
+        help="the server command and its arguments",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    command = list(args.command)
+    command = list(args.server_command)
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
@@ -97,71 +103,60 @@ def run(args: argparse.Namespace) -> int:
 
 class _Run:
     def __init__(self, args: argparse.Namespace, command: list[str], report: str) -> None:
-        from tui.observer import ObserverChild
-
         self.args = args
         self.command = command
+        self.report = report
         self.stopping = threading.Event()
-        self.observer = ObserverChild(args, name="inspector run", on_stop=self.stopping.set)
-        self.env = bootstrap.environment(os.environ, self.observer.address, report)
         self.notes = Notes(ReportReader(report), command)
         self.log: Path | None = None
 
     def run(self) -> int:
         headless = bool(self.args.no_tui)
-        output: IO[bytes] | None = None
-        if not headless:
-            self.log, output = _open_log(self.args.log)
-            print(f"inspector run: the command's output goes to {self.log}", file=sys.stderr)
-        text = shlex.join(self.command)
-        self.observer.start(
-            "inspector run", text if self.log is None else f"{text}  (output: {self.log})", None
-        )
-        previous = {
-            number: signal.signal(number, self._on_signal)
-            for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-        }
+        output = None if headless else self._open_log()
+        observer = ObserverChild(self.args, name="inspector run", on_stop=self.stopping.set)
         try:
-            process = subprocess.Popen(
-                self.command,
-                env=self.env,
-                start_new_session=True,  # the terminal's Ctrl-C is ours to pass on
-                stdin=None if headless else subprocess.DEVNULL,
-                stdout=output,
-                stderr=output,
-            )
-        except OSError as exc:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
-            self.observer.close()
-            print(f"inspector run: cannot run {self.command[0]}: {exc}", file=sys.stderr)
-            return 126
+            text = shlex.join(self.command)
+            subtitle = text if self.log is None else f"{text}  (output: {self.log})"
+            observer.start("inspector run", subtitle, None)
+            with _stopping_on_signals(self.stopping.set):
+                try:
+                    process = subprocess.Popen(
+                        self.command,
+                        env=bootstrap.environment(os.environ, observer.address, self.report),
+                        start_new_session=True,  # the terminal's Ctrl-C is ours to pass on
+                        stdin=None if headless else subprocess.DEVNULL,
+                        stdout=output,
+                        stderr=output,
+                    )
+                finally:
+                    if output is not None:
+                        output.close()  # the command has its own copy
+                try:
+                    self._wait(process, observer, headless)
+                finally:
+                    status = _Group(process).stop(STOP_GRACE)
         finally:
-            if output is not None:
-                output.close()  # the command has its own copy
-        group = _Group(process)
-        try:
-            self._wait(process, headless)
-        finally:
-            status = group.stop(STOP_GRACE)
-            self.observer.close()
-            for number, handler in previous.items():
-                signal.signal(number, handler)
-        for line in self.notes.read():
-            print(line, file=sys.stderr)
-        for line in self.notes.summary(self.log):
-            print(line, file=sys.stderr)
-        if self.log is not None:
-            if status != 0 and not self.stopping.is_set():
-                for line in _tail(self.log, _TAIL):
-                    print(f"  | {line}", file=sys.stderr)
-            print(f"inspector run: the command's output is in {self.log}", file=sys.stderr)
+            observer.close()
+        self._say_at_end(status)
         return status
 
-    def _wait(self, process: subprocess.Popen[bytes], headless: bool) -> None:
+    def _open_log(self) -> IO[bytes]:
+        """The log file, created 0600 (a server's output can hold secrets), to append to."""
+        if self.args.log is None:
+            fd, name = tempfile.mkstemp(prefix="inspector-run-", suffix=".log")
+        else:
+            name = self.args.log
+            fd = os.open(name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self.log = Path(name)
+        print(f"inspector run: the command's output goes to {self.log}", file=sys.stderr)
+        return os.fdopen(fd, "ab")
+
+    def _wait(
+        self, process: subprocess.Popen[bytes], observer: ObserverChild, headless: bool
+    ) -> None:
         """Until the command ends, the viewer quits or goes, or we are told to stop. The
         report is read as it grows: said now with `--no-tui`, at the end otherwise."""
-        viewer = self.observer.process
+        viewer = observer.process
         while not self.stopping.is_set():
             if process.poll() is not None or (viewer is not None and viewer.poll() is not None):
                 return
@@ -170,8 +165,29 @@ class _Run:
                     print(line, file=sys.stderr, flush=True)
             self.stopping.wait(_POLL)
 
-    def _on_signal(self, number: int, frame: FrameType | None) -> None:
-        self.stopping.set()
+    def _say_at_end(self, status: int) -> None:
+        """What the report said and had not been said yet, why nothing was captured if it
+        was not, and where the output went (its end too, when the command failed alone)."""
+        for line in [*self.notes.read(), *self.notes.summary(self.log)]:
+            print(line, file=sys.stderr)
+        if self.log is not None:
+            if status != 0 and not self.stopping.is_set():
+                for line in _tail(self.log, _TAIL):
+                    print(f"  | {line}", file=sys.stderr)
+            print(f"inspector run: the command's output is in {self.log}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _stopping_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal went away) call `stop`, which ends
+    the command and the viewer together, instead of interrupting us half-way."""
+    numbers = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {number: signal.signal(number, lambda n, frame: stop()) for number in numbers}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 class _Group:
@@ -334,15 +350,6 @@ def install_hint(python: str) -> str:
         source = shlex.quote(unquote(urlsplit(url).path))
         return f"{command} {'-e ' if editable else ''}{source}"
     return f"{command} inspector=={distribution.version}"
-
-
-def _open_log(path: str | None) -> tuple[Path, IO[bytes]]:
-    """The log file, created 0600 (a server's output can hold secrets) and opened to append."""
-    if path is None:
-        fd, name = tempfile.mkstemp(prefix="inspector-run-", suffix=".log")
-        return Path(name), os.fdopen(fd, "ab")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    return Path(path), os.fdopen(fd, "ab")
 
 
 def _tail(path: Path, lines: int) -> list[str]:
