@@ -23,7 +23,6 @@ from starlette.middleware import Middleware
 from inspector import ASGIInspectorMiddleware, WSGIInspectorMiddleware, bootstrap, wire
 from inspector.bootstrap import servers
 from inspector.bootstrap.report import ReportReader, report
-from inspector.bootstrap.sitedir import sitecustomize
 from inspector.bootstrap.wrap import (
     ASGIBootstrapMiddleware,
     WSGIBootstrapMiddleware,
@@ -57,8 +56,16 @@ def python(
     return result.stdout, ReportReader(str(report_path)).read()
 
 
-def test_it_watches_exactly_the_modules_it_patches() -> None:
-    assert set(sitecustomize.WATCHED) == set(servers.PATCHES)
+def test_it_watches_exactly_the_modules_it_patches(tmp_path: Path) -> None:
+    out, _ = python("import sitecustomize; print(sorted(sitecustomize.WATCHED))", tmp_path)
+    assert out.strip() == str(sorted(servers.PATCHES))
+
+
+def test_importing_it_by_its_package_name_does_nothing() -> None:
+    # Only `site` runs it as `sitecustomize`: this process gets no watcher and no report.
+    from inspector.bootstrap.sitedir import sitecustomize
+
+    assert not any(type(finder).__module__ == sitecustomize.__name__ for finder in sys.meta_path)
 
 
 def test_environment_puts_the_bootstrap_first_and_keeps_the_rest() -> None:
@@ -138,10 +145,11 @@ def test_a_module_that_cannot_be_patched_is_reported_and_still_imports(tmp_path:
 
 def test_an_interpreter_without_inspector_says_so_and_is_left_alone(tmp_path: Path) -> None:
     # Isolated, without site-packages, this interpreter cannot import inspector; it ignores
-    # PYTHONPATH too, so the file is run as a script.
+    # PYTHONPATH too, so the directory is put on its path by hand.
     report_path = tmp_path / "report.jsonl"
+    code = f"import sys; sys.path.insert(0, {bootstrap.SITE_DIR!r}); import sitecustomize"
     result = subprocess.run(
-        [sys.executable, "-I", "-S", sitecustomize.__file__],
+        [sys.executable, "-I", "-S", "-c", code],
         capture_output=True,
         text=True,
         env={"INSPECTOR_RUN_REPORT": str(report_path)},

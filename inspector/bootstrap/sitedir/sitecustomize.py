@@ -141,5 +141,6 @@ def _start() -> None:
         _report(failed="sitecustomize", error=f"{type(exc).__name__}: {exc}")
 
 
-_start()
-_run_hidden_sitecustomize()  # its failures are its own: `site` reports them as it would have
+if __name__ == "sitecustomize":  # imported by `site`, not by a test or a type checker
+    _start()
+    _run_hidden_sitecustomize()  # its failures are its own: `site` reports them as it would
