@@ -194,7 +194,7 @@ def _django_getter(name: str, interface: Interface) -> Callable[[ModuleType], No
 
         @functools.wraps(getter)
         def wrapped_getter(*args: Any, **kwargs: Any) -> Any:
-            return wrap(getter(*args, **kwargs), interface, "django")
+            return wrap(getter(*args, **kwargs), interface, "django", returned_to_app=True)
 
         setattr(module, name, wrapped_getter)
 

@@ -7,8 +7,8 @@ Three cases meet here, and each exchange must be recorded once:
   author chose.
 - A capture wraps what the bootstrap wrapped (Django's `application =
   WSGIInspectorMiddleware(get_wsgi_application())`, with `get_wsgi_application` patched): the
-  bootstrap's middleware sees the exchange id the outer one put in the scope or environ and
-  stands aside for that exchange.
+  bootstrap's middleware there sees the exchange id the outer one put in the scope or environ,
+  and stands aside for that exchange.
 - Two hooks meet in one process (Django's getter, then gunicorn's loader): the second finds the
   first's middleware and leaves it.
 """
@@ -34,8 +34,19 @@ _said: set[tuple[int, int]] = set()
 
 
 class ASGIBootstrapMiddleware(ASGIInspectorMiddleware):
-    """The capture `inspector run` puts around an ASGI app; it stands aside for an exchange a
-    capture outside it already records."""
+    """The capture `inspector run` puts around an ASGI app where a server loads it: the
+    middleware itself, under a name that says who put it there."""
+
+
+class WSGIBootstrapMiddleware(WSGIInspectorMiddleware):
+    """The capture `inspector run` puts around a WSGI app where a server loads it."""
+
+
+class ASGIStandAsideMiddleware(ASGIBootstrapMiddleware):
+    """The capture `inspector run` puts around an ASGI app that the app's own code gets back
+    (Django's `get_asgi_application()`), and may wrap in a capture of its own: it stands
+    aside for an exchange such an outer capture records. (Only here: the check costs each
+    request an extra coroutine.)"""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if _MARK in scope:
@@ -44,9 +55,8 @@ class ASGIBootstrapMiddleware(ASGIInspectorMiddleware):
             await super().__call__(scope, receive, send)
 
 
-class WSGIBootstrapMiddleware(WSGIInspectorMiddleware):
-    """The capture `inspector run` puts around a WSGI app; it stands aside for an exchange a
-    capture outside it already records."""
+class WSGIStandAsideMiddleware(WSGIBootstrapMiddleware):
+    """The WSGI one (Django's `get_wsgi_application()`)."""
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if _MARK in environ:
@@ -54,18 +64,26 @@ class WSGIBootstrapMiddleware(WSGIInspectorMiddleware):
         return super().__call__(environ, start_response)
 
 
-def wrap(app: Any, interface: Interface, server: str) -> Any:
+_BOOTSTRAP = (ASGIBootstrapMiddleware, WSGIBootstrapMiddleware)
+_MIDDLEWARE: dict[tuple[Interface, bool], Callable[[Any], Any]] = {
+    ("asgi", False): ASGIBootstrapMiddleware,
+    ("wsgi", False): WSGIBootstrapMiddleware,
+    ("asgi", True): ASGIStandAsideMiddleware,
+    ("wsgi", True): WSGIStandAsideMiddleware,
+}
+
+
+def wrap(app: Any, interface: Interface, server: str, *, returned_to_app: bool = False) -> Any:
     """`app` wrapped in the capture for `interface`, or `app` itself when it captures already;
-    reported once per app and process."""
+    reported once per app and process. `returned_to_app`: the app's code gets the result (and
+    may wrap it in a capture of its own)."""
     if isinstance(app, _BOOTSTRAP):  # by another hook, or in the parent of a fork (--preload)
         _say(app, wrapped=server, interface=interface, app=_name(app.app))
         return app
     if captures(app):
         _say(app, left=server, interface=interface, app=_name(app))
         return app
-    middleware: Callable[[Any], Any]
-    middleware = ASGIBootstrapMiddleware if interface == "asgi" else WSGIBootstrapMiddleware
-    wrapped = middleware(app)
+    wrapped = _MIDDLEWARE[interface, returned_to_app](app)
     _say(wrapped, wrapped=server, interface=interface, app=_name(app))
     return wrapped
 

@@ -25,11 +25,15 @@ from inspector.bootstrap import servers
 from inspector.bootstrap.report import ReportReader, report
 from inspector.bootstrap.wrap import (
     ASGIBootstrapMiddleware,
-    WSGIBootstrapMiddleware,
+    ASGIStandAsideMiddleware,
+    WSGIStandAsideMiddleware,
     captures,
 )
 from tests.apps.run_apps import asgi_app, wsgi_app
 from tests.servers import ROOT
+
+APPS = "tests.apps.run_apps"
+CAPTURE = "inspector.capture.asgi"
 
 
 def python(
@@ -212,25 +216,49 @@ def test_captures_finds_a_capture_where_middleware_chains_keep_their_app() -> No
     assert captures(Starlette(middleware=[Middleware(ASGIBootstrapMiddleware)]))
 
 
+def test_wrap_says_once_what_it_wrapped_and_what_it_left(tmp_path: Path) -> None:
+    code = (
+        "from inspector.bootstrap.wrap import wrap\n"
+        "from tests.apps.run_apps import asgi_app, asgi_wrapped, wsgi_app\n"
+        "app = wrap(asgi_app, 'asgi', 'uvicorn')\n"
+        "print(type(app).__name__, wrap(app, 'asgi', 'gunicorn') is app)\n"
+        "print(type(wrap(wsgi_app, 'wsgi', 'django', returned_to_app=True)).__name__)\n"
+        "print(wrap(asgi_wrapped, 'asgi', 'uvicorn') is asgi_wrapped)\n"
+    )
+    out, lines = python(code, tmp_path, env={"INSPECTOR_BUS": "off"})
+    assert out.splitlines() == ["ASGIBootstrapMiddleware True", "WSGIStandAsideMiddleware", "True"]
+    app, pid = f"{APPS}.asgi_app", lines[0]["pid"]
+    assert lines[1:] == [
+        {"pid": pid, "wrapped": "uvicorn", "interface": "asgi", "app": app},
+        {"pid": pid, "wrapped": "django", "interface": "wsgi", "app": f"{APPS}.wsgi_app"},
+        {
+            "pid": pid,
+            "left": "uvicorn",
+            "interface": "asgi",
+            "app": f"{CAPTURE}.ASGIInspectorMiddleware",
+        },
+    ]
+
+
 def test_an_asgi_bootstrap_capture_stands_aside_for_an_outer_one() -> None:
     inner, outer = _Records(), _Records()
-    app = ASGIInspectorMiddleware(ASGIBootstrapMiddleware(asgi_app, bus=inner), bus=outer)
+    app = ASGIInspectorMiddleware(ASGIStandAsideMiddleware(asgi_app, bus=inner), bus=outer)
     asyncio.run(_get(app))
     assert outer.exchanges() == 1
     assert inner.exchanges() == 0
     alone = _Records()
-    asyncio.run(_get(ASGIBootstrapMiddleware(asgi_app, bus=alone)))
+    asyncio.run(_get(ASGIStandAsideMiddleware(asgi_app, bus=alone)))
     assert alone.exchanges() == 1
 
 
 def test_a_wsgi_bootstrap_capture_stands_aside_for_an_outer_one() -> None:
     inner, outer = _Records(), _Records()
-    app = WSGIInspectorMiddleware(WSGIBootstrapMiddleware(wsgi_app, bus=inner), bus=outer)
+    app = WSGIInspectorMiddleware(WSGIStandAsideMiddleware(wsgi_app, bus=inner), bus=outer)
     assert _call_wsgi(app) == [b"hello"]
     assert outer.exchanges() == 1
     assert inner.exchanges() == 0
     alone = _Records()
-    assert _call_wsgi(WSGIBootstrapMiddleware(wsgi_app, bus=alone)) == [b"hello"]
+    assert _call_wsgi(WSGIStandAsideMiddleware(wsgi_app, bus=alone)) == [b"hello"]
     assert alone.exchanges() == 1
 
 
