@@ -116,7 +116,7 @@ def _hypercorn(module: ModuleType) -> None:
             mode = "asgi" if module.is_asgi(app) else "wsgi"
         return wrap_app(wrap(app, mode, "hypercorn"), wsgi_max_body_size, mode)
 
-    setattr(module, "wrap_app", wrapped_wrap_app)  # noqa: B010 (a module's name, not typed)
+    vars(module)["wrap_app"] = wrapped_wrap_app
 
 
 def _granian(module: ModuleType) -> None:
@@ -168,7 +168,7 @@ def _waitress(module: ModuleType) -> None:
     def wrapped_create_server(application: Any, *args: Any, **kwargs: Any) -> Any:
         return create_server(wrap(application, "wsgi", "waitress"), *args, **kwargs)
 
-    setattr(module, "create_server", wrapped_create_server)  # noqa: B010
+    vars(module)["create_server"] = wrapped_create_server
 
 
 def _werkzeug(module: ModuleType) -> None:
@@ -185,7 +185,7 @@ def _werkzeug(module: ModuleType) -> None:
             )
         return run_simple(*bound.args, **bound.kwargs)
 
-    setattr(module, "run_simple", wrapped_run_simple)  # noqa: B010
+    vars(module)["run_simple"] = wrapped_run_simple
 
 
 def _django_getter(name: str, interface: Interface) -> Callable[[ModuleType], None]:
@@ -196,7 +196,7 @@ def _django_getter(name: str, interface: Interface) -> Callable[[ModuleType], No
         def wrapped_getter(*args: Any, **kwargs: Any) -> Any:
             return wrap(getter(*args, **kwargs), interface, "django", returned_to_app=True)
 
-        setattr(module, name, wrapped_getter)
+        vars(module)[name] = wrapped_getter
 
     return patch_getter
 
