@@ -98,7 +98,6 @@ def test_a_process_says_it_started_and_loads_nothing_before_it_needs_it(tmp_path
             "python": sys.executable,
             "version": ".".join(map(str, sys.version_info[:3])),
             "inspector": True,
-            "argv": ["-c"],
         }
     ]
 

@@ -133,7 +133,6 @@ def _start() -> None:
             python=sys.executable,
             version=".".join(map(str, sys.version_info[:3])),
             inspector=importable,
-            argv=sys.argv,
         )
         if importable:
             sys.meta_path.insert(0, _Watcher())
