@@ -142,6 +142,11 @@ SERVERS = {
     # name: (command, the interface its app is captured at)
     "uvicorn": ("uvicorn {apps}:asgi_app --port {port}", "asgi"),
     "uvicorn --workers 2": ("uvicorn {apps}:asgi_app --port {port} --workers 2", "asgi"),
+    "uvicorn --reload": ("uvicorn {apps}:asgi_app --port {port} --reload", "asgi"),
+    "uvicorn.run()": (
+        "python -c \"import uvicorn; uvicorn.run('{apps}:asgi_app', port={port})\"",
+        "asgi",
+    ),
     "uvicorn --interface wsgi": ("uvicorn {apps}:wsgi_app --port {port} --interface wsgi", "wsgi"),
     "gunicorn -w 2": ("gunicorn -w 2 -b 127.0.0.1:{port} {apps}:wsgi_app", "wsgi"),
     "gunicorn -w 2 --preload": (
