@@ -1,4 +1,4 @@
-"""The command lines: `inspector listen|open|export|demo` and `inspect-proxy`.
+"""The command lines: `inspector listen|open|export|demo|run` and `inspect-proxy`.
 
 The composition root. `inspector listen` is the observer: a collector whose events go to the
 outputs (the viewer, the headless log, a session writer). `inspect-proxy` and `inspector demo`
@@ -251,6 +251,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo_module.add_arguments(demo)
     _add_output_flags(demo)
     _add_capture_flags(demo)
+    run_ = commands.add_parser(
+        "run", help="run a server command with capture in every process it starts"
+    )
+    from tui import run as run_module
+
+    _add_output_flags(run_)
+    _add_capture_flags(run_)
+    run_module.add_arguments(run_)
 
     args = parser.parse_args(argv)
     try:
@@ -260,6 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run(_open(args))
         elif args.command == "export":
             _export(args)
+        elif args.command == "run":
+            return run_module.run(args)
         else:
             demo_module.run(args)
     except (KeyboardInterrupt, asyncio.CancelledError):
