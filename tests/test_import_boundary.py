@@ -15,6 +15,7 @@ from tests.servers import ROOT
 HOT_AND_CORE = [
     *sorted((ROOT / "inspector" / "capture").glob("*.py")),
     *sorted((ROOT / "inspector" / "proxy").glob("*.py")),
+    *sorted((ROOT / "inspector" / "bootstrap").rglob("*.py")),
     *(
         ROOT / "inspector" / f"{name}.py"
         for name in ("events", "records", "codec", "wire", "heads", "redact", "sink", "runtime")
