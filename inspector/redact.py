@@ -1,13 +1,17 @@
 """Which headers hold secrets, and masking them: one list for capture, exports and sessions.
 
-`SENSITIVE_HEADERS` names the usual secrets (lower case). `redaction_names` turns a caller's
-`redact` argument (True, False, or header names) into the set to mask, and `mask_headers`
-replaces those headers' values while keeping every name, its order and its duplicates.
+`SENSITIVE_HEADERS` names the usual secrets (lower case). `redaction_names` is the one reading
+of a caller's `redact` argument (True, False, None, one header name or several) that the
+middlewares, the proxy, exports and sessions all use; `recorded_names` is the same set as
+capture records carry it. `mask_headers` replaces those headers' values while keeping every
+name, its order and its duplicates.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
+from typing import TypeAlias
 
 from inspector.events import JSON, Headers
 
@@ -16,16 +20,33 @@ SENSITIVE_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token"}
 )
 
+Redact: TypeAlias = bool | str | Iterable[str] | None
+"""What `redact=` takes: True (the usual secrets), False or None (nothing), or header names."""
 
-def redaction_names(redact: bool | Iterable[str]) -> frozenset[str]:
-    """The lower-case header names to mask: True means `SENSITIVE_HEADERS`, False none."""
+
+def redaction_names(redact: Redact) -> frozenset[str]:
+    """The lower-case header names to mask: True means `SENSITIVE_HEADERS`, False and None
+    none, a string that one header (a string is iterable: read letter by letter it would
+    mask headers named "a", "u", ...)."""
     if redact is True:
         return SENSITIVE_HEADERS
-    if redact is False:
+    if redact is False or redact is None:
         return frozenset()
-    if isinstance(redact, str):  # one name, not its letters
-        redact = (redact,)
-    return frozenset(name.lower() for name in redact)
+    names: tuple[object, ...] = (redact,)
+    if not isinstance(redact, str):
+        with contextlib.suppress(TypeError):  # not iterable: refused below
+            names = tuple(redact)  # read once: it may be a generator
+    strings = [name.lower() for name in names if isinstance(name, str)]
+    if len(strings) == len(names):
+        return frozenset(strings)
+    raise TypeError(
+        f"redact takes True, False, None, a header name or names (strings), not {redact!r}"
+    )
+
+
+def recorded_names(redact: Redact) -> list[bytes] | None:
+    """`redaction_names` as capture records carry them: sorted latin-1 bytes, None for none."""
+    return sorted(name.encode("latin-1") for name in redaction_names(redact)) or None
 
 
 def mask_headers(headers: Headers, names: Iterable[str]) -> Headers:

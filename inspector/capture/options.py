@@ -7,12 +7,11 @@ the observer turns them into events, masking the headers named by `redact` there
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterable
 from typing import Any
 
 from inspector import runtime
 from inspector.records import FAILED, Recorder
-from inspector.redact import SENSITIVE_HEADERS
+from inspector.redact import Redact, recorded_names
 
 DEFAULT_BODY_LIMIT = 1 << 20
 
@@ -24,8 +23,9 @@ class CaptureOptions:
         "tcp://127.0.0.1:7999" (default: the process-wide sink, see `inspector.runtime`).
     body_limit: bytes kept per direction per exchange (and per WebSocket message); the rest is
         counted, not kept.
-    redact: header names to mask in captured events (True: the usual secrets). Off by default:
-        live viewing wants to see what really passed. The app's traffic is never changed.
+    redact: header names to mask in captured events: one name, several, True (the usual
+        secrets), False or None (none; the default: live viewing wants to see what really
+        passed). The app's traffic is never changed.
     enabled: False makes the middleware a plain pass-through.
     """
 
@@ -33,7 +33,7 @@ class CaptureOptions:
         self,
         bus: Recorder | str | None = None,
         body_limit: int = DEFAULT_BODY_LIMIT,
-        redact: bool | Iterable[str] = False,
+        redact: Redact = False,
         enabled: bool = True,
     ) -> None:
         if body_limit < 0:
@@ -46,25 +46,12 @@ class CaptureOptions:
         self.record = bus.record if bus is not None else _nowhere
         self.failed = getattr(bus, "failed", _nowhere)
         self.body_limit = body_limit
-        self.redact: list[bytes] | None = redact_list(redact)
+        self.redact = recorded_names(redact)
         self.enabled = enabled and bus is not None
 
 
 def _nowhere(*fields: Any) -> None:
     pass
-
-
-def redact_list(redact: bool | Iterable[str]) -> list[bytes] | None:
-    """The lower-case header names to mask, as the records carry them (None: mask nothing)."""
-    if redact is True:
-        names: Iterable[str] = SENSITIVE_HEADERS
-    elif redact is False:
-        return None
-    elif isinstance(redact, str):
-        names = (redact,)
-    else:
-        names = redact
-    return sorted({name.lower().encode("latin-1") for name in names}) or None
 
 
 def record_failure(options: CaptureOptions, xid: str, at: int, exc: BaseException) -> None:

@@ -8,11 +8,10 @@ uvicorn's `Config` behind its CLI.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from inspector.capture.options import DEFAULT_BODY_LIMIT
-from inspector.redact import SENSITIVE_HEADERS
+from inspector.redact import Redact, redaction_names
 
 DEFAULT_MAX_WS_MESSAGES = 10_000
 
@@ -52,8 +51,9 @@ class ProxyConfig:
         nothing) before both connections close (nginx's send_timeout); recorded.
     backlog: the listening socket's queue of connections not accepted yet (uvicorn's 2048).
     max_ws_messages: WebSocket messages recorded per connection; later ones pass unrecorded.
-    redact: header names masked in captured events (True: the usual secrets), as in
-        `CaptureOptions`; what is forwarded is never changed.
+    redact: header names masked in captured events, as in `CaptureOptions` (one name,
+        several, True for the usual secrets, False or None); kept as the set of lower-case
+        names it means. What is forwarded is never changed.
     """
 
     upstream: tuple[str, int]
@@ -67,8 +67,7 @@ class ProxyConfig:
     send_timeout: float = 60.0
     backlog: int = 2048
     max_ws_messages: int = DEFAULT_MAX_WS_MESSAGES
-    redact: bool | Iterable[str] = False
-    redact_names: frozenset[bytes] | None = field(init=False, repr=False, compare=False)
+    redact: Redact = False
 
     def __post_init__(self) -> None:
         if self.body_limit < 0:
@@ -87,11 +86,7 @@ class ProxyConfig:
             raise ValueError("backlog must be >= 1")
         if self.max_ws_messages < 0:
             raise ValueError("max_ws_messages must be >= 0")
-        redact = self.redact if isinstance(self.redact, bool) else tuple(self.redact)
-        object.__setattr__(self, "redact", redact)
-        names = SENSITIVE_HEADERS if redact is True else () if redact is False else redact
-        masked = frozenset(name.lower().encode("latin-1") for name in names) or None
-        object.__setattr__(self, "redact_names", masked)
+        object.__setattr__(self, "redact", redaction_names(self.redact))
 
     @property
     def upstream_text(self) -> str:

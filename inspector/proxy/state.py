@@ -14,6 +14,7 @@ from collections.abc import Callable
 from inspector.events import Outcome, now_ns
 from inspector.proxy.config import ProxyConfig, format_address
 from inspector.records import FINISHED, Recorder
+from inspector.redact import recorded_names
 
 Record = Callable[..., None]
 
@@ -37,8 +38,7 @@ class Shared:
         self.server: tuple[str, int] = (config.listen[0], port)
         self.body_limit = config.body_limit
         # The header names the observer masks, as the request record carries them.
-        names = config.redact_names
-        self.redact: list[bytes] | None = sorted(names) if names else None
+        self.redact = recorded_names(config.redact)
         self.count = 0  # connections accepted: each is numbered in its requests' records
         self.authorities = _authorities(config.upstream, self.server)
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from inspector.proxy import ProxyConfig, parse_address
+from inspector.proxy.state import Shared
+from inspector.records import RecordBuffer
+from tests.inspector.test_redact import REDACT_CASES
 
 
 @pytest.mark.parametrize(
@@ -36,11 +41,10 @@ def test_parse_address_rejects(text: str) -> None:
 def test_config() -> None:
     config = ProxyConfig(upstream=("::1", 8000), redact=["X-Secret"])
     assert config.upstream_text == "[::1]:8000"
-    assert config.redact_names == frozenset({b"x-secret"})
+    assert config.redact == frozenset({"x-secret"})
     assert config.body_limit == 1 << 20
     assert config.response_timeout == 60
     assert (config.idle_timeout, config.header_timeout) == (75, 60)
-    assert ProxyConfig(upstream=("a", 1), redact=True).redact_names is not None
     with pytest.raises(ValueError, match="body_limit"):
         ProxyConfig(upstream=("a", 1), body_limit=-1)
 
@@ -52,3 +56,11 @@ def test_config() -> None:
 def test_config_rejects_timeouts(option: str, value: float) -> None:
     with pytest.raises(ValueError, match="timeouts must be > 0"):
         ProxyConfig(upstream=("a", 1), **{option: value})
+
+
+@pytest.mark.parametrize(("redact", "names"), REDACT_CASES)
+def test_config_redact_takes_every_form(redact: Any, names: frozenset[str]) -> None:
+    config = ProxyConfig(upstream=("a", 1), redact=redact)
+    assert config.redact == names
+    shared = Shared(config, RecordBuffer(), 8080)
+    assert shared.redact == (sorted(name.encode() for name in names) or None)

@@ -119,6 +119,18 @@ def test_a_request_and_its_response_pass_unchanged() -> None:
     assert (exchange.status, exchange.state) == (200, "completed")
 
 
+def test_one_header_name_masks_that_header_in_what_is_recorded_only() -> None:
+    h = Harness(redact="authorization")
+    request = b"GET /a HTTP/1.1\r\nHost: a\r\nAuthorization: secret\r\n\r\n"
+    h.connection.client_data(request)
+    h.open()
+    h.connection.upstream_data(OK)
+    assert h.io.sent("to_upstream") == request
+    started = only(h).request
+    assert started is not None
+    assert started.headers == ((b"Host", b"a"), (b"Authorization", b"[redacted]"))
+
+
 # -- the head clock -------------------------------------------------------------------------------
 
 
