@@ -1,8 +1,8 @@
 """The proxy's configuration: where it listens, where it forwards, and what it keeps.
 
-`parse_address` reads the address forms the CLI accepts (`PORT`, `:PORT`, `HOST:PORT`,
-`http://HOST:PORT`); `ProxyConfig` is the one frozen object a `Proxy` is built from, like
-uvicorn's `Config` behind its CLI.
+`parse_address` reads the address forms the CLI accepts (`PORT`, `:PORT`, `HOST`,
+`HOST:PORT`, `http://HOST[:PORT]`); `ProxyConfig` is the one frozen object a `Proxy` is built
+from, like uvicorn's `Config` behind its CLI.
 """
 
 from __future__ import annotations
@@ -15,23 +15,32 @@ from inspector.redact import Redact, redaction_names
 
 DEFAULT_MAX_WS_MESSAGES = 10_000
 
-_ADDRESS = re.compile(r"(?:http://)?(?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]*):)?([0-9]{1,5})/?")
+_IPV6 = r"\[[0-9A-Fa-f:.]+\]"
+_NAME = r"[A-Za-z0-9_.-]+"
+_ADDRESS = re.compile(
+    rf"(?:http://)?(?:(?P<host>{_IPV6}|{_NAME})?:(?P<port>[0-9]{{1,5}})"  # [HOST]:PORT
+    rf"|(?P<bare>[0-9]{{1,5}})"  # PORT
+    rf"|(?P<alone>{_IPV6}|{_NAME}))/?"  # HOST
+)
+_FORMS = "PORT, :PORT, HOST, HOST:PORT or http://HOST[:PORT]"
 
 
 def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
     """`8000`, `:8000`, `localhost:8000`, `http://10.0.0.2:8000`, `[::1]:8000` as (host, port).
 
-    Port 0 is accepted (bind to any free port). Anything else raises ValueError naming the
-    accepted forms.
+    A host alone (`localhost`, `http://example.com`) means port 80, as curl reads it; a
+    number alone is a port. Port 0 is accepted (bind to any free port). Anything else raises
+    ValueError naming the accepted forms.
     """
     match = _ADDRESS.fullmatch(text.strip())
-    port = int(match.group(2)) if match else -1
-    if match is None or port > 65535:
-        raise ValueError(
-            f"not an address: {text!r} (expected PORT, :PORT, HOST:PORT or http://HOST:PORT)"
-        )
-    host = match.group(1) or default_host
-    return host.strip("[]"), port
+    if match is None or (match["alone"] or "").isdigit():  # 123456: no port, nor a host name
+        raise ValueError(f"not an address: {text!r} (expected {_FORMS})")
+    if match["alone"]:
+        return match["alone"].strip("[]"), 80
+    port = int(match["port"] or match["bare"])
+    if port > 65535:
+        raise ValueError(f"not an address: {text!r} (a port is at most 65535; expected {_FORMS})")
+    return (match["host"] or default_host).strip("[]"), port
 
 
 @dataclass(frozen=True, slots=True)

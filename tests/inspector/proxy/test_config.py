@@ -22,6 +22,14 @@ from tests.inspector.test_redact import REDACT_CASES
         ("http://example.com:80/", ("example.com", 80)),
         ("[::1]:9000", ("::1", 9000)),
         ("0", ("127.0.0.1", 0)),
+        # A host alone means port 80, as curl reads it; a bare number stays a port.
+        ("localhost", ("localhost", 80)),
+        ("http://example.com", ("example.com", 80)),
+        ("http://example.com/", ("example.com", 80)),
+        ("10.0.0.2", ("10.0.0.2", 80)),
+        ("[::1]", ("::1", 80)),
+        ("http://[::1]", ("::1", 80)),
+        ("http://8000", ("127.0.0.1", 8000)),
     ],
 )
 def test_parse_address(text: str, expected: tuple[str, int]) -> None:
@@ -32,9 +40,14 @@ def test_parse_address_default_host() -> None:
     assert parse_address(":80", default_host="0.0.0.0") == ("0.0.0.0", 80)
 
 
-@pytest.mark.parametrize("text", ["", "http://", "host", "https://a:1", "a:70000", "a:1/x", "1 2"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "http://", "https://a:1", "https://a", "a:70000", "70000", "123456", "a:1/x", "1 2", ":"],
+)
 def test_parse_address_rejects(text: str) -> None:
-    with pytest.raises(ValueError, match="expected PORT, :PORT, HOST:PORT or http://HOST:PORT"):
+    with pytest.raises(
+        ValueError, match=r"expected PORT, :PORT, HOST, HOST:PORT or http://HOST\[:PORT\]"
+    ):
         parse_address(text)
 
 
