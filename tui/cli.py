@@ -15,25 +15,21 @@ import asyncio
 import gc
 import itertools
 import os
+import shlex
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from inspector import events as ev
 from inspector import runtime, wire
 from inspector.observe.collector import DEFAULT_MAX_PENDING, Collector
-from inspector.observe.session import (
-    SessionError,
-    read_batches,
-    read_session,
-)
+from inspector.observe.session import NotASession, SessionError, read_batches
 from inspector.observe.store import DEFAULT_MAX_BYTES, DEFAULT_MAX_EXCHANGES
 from inspector.observe.websocket import DEFAULT_PER_CONNECTION, DEFAULT_TOTAL
+from tui.console import counted
 from tui.outputs import Outputs, task
-
-if TYPE_CHECKING:
-    pass
 
 
 def _add_output_flags(parser: argparse.ArgumentParser) -> None:
@@ -144,15 +140,37 @@ async def _orphaned(parent: int) -> None:
         await asyncio.sleep(0.5)
 
 
+class _Nothing(Exception):
+    """Nothing to show or to export: said in one line, with status 1."""
+
+
+def _read(path: Path, damaged: _Damaged) -> Iterator[list[ev.Event]] | None:
+    """The batches of the session at `path`, or None if it holds no events. The first batch is
+    read here, so a file that is no session is refused (NotASession) before any screen or
+    output file opens."""
+    batches = read_batches(path, damaged)
+    first = next(batches, None)
+    if first is None:
+        # The reader takes an empty file for a session whose header is still being written;
+        # given on the command line, it is no session.
+        if path.stat().st_size == 0:
+            raise NotASession(f"{path} is empty: not an inspector session")
+        return None
+    return itertools.chain([first], batches)
+
+
 async def _open(args: argparse.Namespace) -> None:
     damaged = _Damaged()
-    batches = read_batches(args.file, damaged)
-    first = next(batches, [])  # a file that is no session is refused here, before any screen
-    outputs = Outputs(args, reading=True)
     try:
-        await outputs.run("inspector", str(args.file), session=itertools.chain([first], batches))
+        session = _read(args.file, damaged)
+        if session is None:
+            raise _Nothing(f"{args.file} is an empty session: no events were saved in it")
+        outputs = Outputs(args, reading=True)
+        try:
+            await outputs.run("inspector", str(args.file), session=session)
+        finally:
+            outputs.close()
     finally:
-        outputs.close()
         damaged.report()
 
 
@@ -175,9 +193,8 @@ class _Damaged:
         for problem in self.first:
             print(f"inspector: skipped a damaged line: {problem}", file=sys.stderr)
         if self.count > self.SHOWN:
-            print(
-                f"inspector: ... and {self.count - self.SHOWN} more damaged lines", file=sys.stderr
-            )
+            more = counted(self.count - self.SHOWN, "more damaged line")
+            print(f"inspector: ... and {more}", file=sys.stderr)
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -189,14 +206,29 @@ def _export(args: argparse.Namespace) -> None:
         raise SystemExit("inspector export: say what to write: --har FILE and/or --curl FILE")
     keep = compile_filter(args.filter or "")
     damaged = _Damaged()
-    folded = fold(read_session(args.file, damaged))
-    damaged.report()
-    exchanges = [x for x in folded.values() if x.request is not None and keep(x)]
+    try:
+        session = _read(args.file, damaged)
+        folded = fold(itertools.chain.from_iterable(session or ()))
+    finally:
+        damaged.report()
+    started = [x for x in folded.values() if x.request is not None]
+    exchanges = [x for x in started if keep(x)]
+    if not started:
+        raise _Nothing(f"nothing to export: {args.file} holds no exchanges")
+    if not exchanges:
+        expression = shlex.quote(args.filter)
+        raise _Nothing(
+            f"nothing to export: no exchange in {args.file} matches --filter {expression}"
+        )
+    written = []
     if args.har:
         Path(args.har).write_text(export.har_json(exchanges, redact=args.redact), "utf-8")
+        written.append(args.har)
     if args.curl:
         Path(args.curl).write_text(export.curl_all(exchanges, redact=args.redact) + "\n", "utf-8")
-    print(f"inspector: exported {len(exchanges)} exchanges", file=sys.stderr)
+        written.append(args.curl)
+    what = counted(len(exchanges), "exchange")
+    print(f"inspector export: {what} written to {' and '.join(written)}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -274,7 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             demo_module.run(args)
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
-    except (OSError, SessionError, ValueError) as exc:
+    except NotASession as exc:  # the file named on the command line: a usage error
+        print(f"inspector {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, SessionError, ValueError, _Nothing) as exc:
         print(f"inspector {args.command}: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -42,6 +42,11 @@ def size(n: int) -> str:
     return f"{n / 1024:.1f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
 
 
+def counted(n: int, noun: str) -> str:
+    """A count for people, in the right number: `1 exchange`, `2 exchanges`, `12,000 events`."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 # The rule of `tui.widgets.cells.printable` (C0 but tab, DEL, C1: ESC and CSI start the
 # sequences that move the cursor or recolour), as a table: no regex per line.
 _CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0A, 0x20), *range(0x7F, 0xA0))}
@@ -124,10 +129,12 @@ class LineFormat:
         )
 
     def events_dropped(self, event: ev.EventsDropped) -> str:
-        return f"{self.yellow}{event.count} events dropped ({_safe(event.where)}){self.off}"
+        dropped = counted(event.count, "event")
+        return f"{self.yellow}{dropped} dropped ({_safe(event.where)}){self.off}"
 
     def lines_dropped(self, count: int) -> str:
-        return f"{self.yellow}{count} lines dropped: the output could not keep up{self.off}"
+        dropped = counted(count, "line")
+        return f"{self.yellow}{dropped} dropped: the output could not keep up{self.off}"
 
     def peer(self, origin: str, what: str) -> str:
         return f"{self.dim}{origin} {_safe(what)}{self.off}"

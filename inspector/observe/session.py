@@ -40,6 +40,10 @@ class SessionError(ValueError):
     pass
 
 
+class NotASession(SessionError):
+    """The file to read is missing, unreadable, or not a session of a format this reads."""
+
+
 class SessionWriter:
     """A bus subscriber that appends every event to a session file.
 
@@ -220,9 +224,15 @@ def read_batches(
     A line that is not a valid event raises SessionError naming it, unless `damaged` is
     given: then the problem is appended there and the line skipped (a session resumed after
     a crash keeps the cut line). A last line cut short is always skipped. The header is
-    checked before the first batch is made: calling `next()` once tells a session file.
+    checked before the first batch is made: calling `next()` once tells a session file, and
+    raises NotASession for a file that is missing, unreadable or no session. An empty file
+    holds no events (a writer creates the file, then writes its header).
     """
-    with open(path, "rb") as file:
+    try:
+        file = open(path, "rb")  # noqa: SIM115 (the `with` below closes it)
+    except OSError as exc:
+        raise NotASession(_cannot_read(path, exc)) from exc
+    with file:
         first = file.readline()
         if not first:
             return
@@ -249,16 +259,24 @@ def read_batches(
             yield batch
 
 
+def _cannot_read(path: str | Path, exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return f"{path}: no such file"
+    if isinstance(exc, IsADirectoryError):
+        return f"{path} is a directory, not a session file"
+    return f"cannot read {path}: {(exc.strerror or str(exc)).lower()}"
+
+
 def _check_header(path: str | Path, line: bytes) -> int:
     try:
         header = json.loads(line)
     except ValueError:
         header = None
     if not isinstance(header, dict) or header.get("inspector") != "session":
-        raise SessionError(f"{path}: not an inspector session (line 1 is not a session header)")
+        raise NotASession(f"{path}: not an inspector session (line 1 is not a session header)")
     version = header.get("v")
     if type(version) is not int or version not in _READERS:
-        raise SessionError(
+        raise NotASession(
             f"{path}: session format version {version!r}; this inspector reads "
             + " and ".join(map(str, _READERS))
         )

@@ -70,20 +70,96 @@ def test_export_writes_curl(session: Path, tmp_path: Path) -> None:
     out = tmp_path / "c.sh"
     result = inspector("export", str(session), "--curl", str(out))
     assert result.returncode == 0, result.stderr
-    assert "exported 1 exchanges" in result.stderr
+    assert result.stderr == f"inspector export: 1 exchange written to {out}\n"
     assert out.read_text().startswith("curl 'http://example.test/items?page=2'")
+
+
+def test_export_counts_in_words(tmp_path: Path) -> None:
+    path = tmp_path / "two.jsonl"
+    write_session(path, 2)
+    har, curl = tmp_path / "s.har", tmp_path / "s.sh"
+    result = inspector("export", str(path), "--har", str(har), "--curl", str(curl))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"inspector export: 2 exchanges written to {har} and {curl}\n"
+
+
+def test_damaged_lines_are_counted_in_words(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.jsonl"
+    write_session(path, 1)
+    with path.open("a") as file:
+        file.write("not json\n" * 6)
+    result = inspector("open", str(path), "--no-tui")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("skipped a damaged line") == 5
+    assert "inspector: ... and 1 more damaged line\n" in result.stderr
+
+
+@pytest.fixture
+def not_sessions(tmp_path: Path) -> dict[str, Path]:
+    """Files that are no session: missing, empty, a directory, some other text."""
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    (tmp_path / "dir.jsonl").mkdir()
+    (tmp_path / "notes.txt").write_text("dear diary\n")
+    names = {"missing": "missing.jsonl", "empty": "empty.jsonl", "directory": "dir.jsonl"}
+    return {kind: tmp_path / name for kind, name in {**names, "text": "notes.txt"}.items()}
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        ("missing", "{path}: no such file"),
+        ("empty", "{path} is empty: not an inspector session"),
+        ("directory", "{path} is a directory, not a session file"),
+        ("text", "{path}: not an inspector session (line 1 is not a session header)"),
+    ],
+)
+@pytest.mark.parametrize("command", ["open", "export"])
+def test_a_file_that_is_no_session_is_one_line_and_status_2(
+    not_sessions: dict[str, Path], tmp_path: Path, kind: str, error: str, command: str
+) -> None:
+    path = not_sessions[kind]
+    har = tmp_path / "out.har"
+    args = ("--no-tui",) if command == "open" else ("--har", str(har))
+    result = inspector(command, str(path), *args)
+    assert result.returncode == 2
+    assert result.stderr == f"inspector {command}: " + error.format(path=path) + "\n"
+    assert result.stdout == ""
+    assert not har.exists()
+
+
+def test_an_empty_session_has_nothing_to_open_or_export(tmp_path: Path) -> None:
+    path = tmp_path / "empty.jsonl"
+    SessionWriter(path).close()  # the header alone: `--save` that never received anything
+    har = tmp_path / "out.har"
+    result = inspector("export", str(path), "--har", str(har))
+    assert result.returncode == 1
+    assert result.stderr == f"inspector export: nothing to export: {path} holds no exchanges\n"
+    assert not har.exists()
+    result = inspector("open", str(path), "--no-tui")
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"inspector open: {path} is an empty session: no events were saved in it\n"
+    )
+
+
+def test_a_filter_that_matches_nothing_has_nothing_to_export(session: Path, tmp_path: Path) -> None:
+    har = tmp_path / "out.har"
+    result = inspector("export", str(session), "--har", str(har), "--filter", "~c 404")
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"inspector export: nothing to export: no exchange in {session} matches --filter '~c 404'\n"
+    )
+    assert not har.exists()
 
 
 @pytest.mark.parametrize(
     ("args", "error"),
     [
-        (("open", "/nonexistent/s.jsonl", "--no-tui"), "No such file"),
         (("export", "SESSION"), "say what to write: --har FILE and/or --curl FILE"),
         (("export", "SESSION", "--har", "/nonexistent/dir/s.har"), "No such file"),
         (("export", "SESSION", "--har", "x.har", "--filter", "~c abc"), "~c"),
         (("listen", "--bus", "tcp://0.0.0.0:0", "--no-tui"), "--allow-remote and a --token"),
         (("listen", "--bus", "nonsense", "--no-tui"), "not a bus address"),
-        (("open", "README.md", "--no-tui"), "not an inspector session"),
     ],
 )
 def test_user_errors_are_one_clear_line(session: Path, args: tuple[str, ...], error: str) -> None:

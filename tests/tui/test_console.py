@@ -166,7 +166,7 @@ def test_captured_text_cannot_drive_the_terminal() -> None:
     assert lines[1].endswith("  /" + printable(every_control) + "?page=2")
     assert lines[2].endswith("'\\x1b[31mred\\x9b1m'")
     assert lines[3] == "n\\x1b[1] on h\\x1bost connected"
-    assert lines[4] == "1 events dropped (bus\\x1b[K)"
+    assert lines[4] == "1 event dropped (bus\\x1b[K)"
 
 
 # -- without a filter, a summary; with one, whole exchanges ------------------------------------

@@ -15,6 +15,7 @@ from msgspec.structs import replace
 
 from inspector import events as ev
 from inspector.observe.session import (
+    NotASession,
     SessionError,
     SessionWriter,
     read_batches,
@@ -74,6 +75,17 @@ def test_bad_files_name_the_problem(tmp_path: Path) -> None:
         list(read_session(path))
     path.write_text("")
     assert list(read_session(path)) == []
+
+
+def test_a_file_that_cannot_be_read_is_no_session(tmp_path: Path) -> None:
+    """Said in words, as one kind of error: the command line answers it with status 2."""
+    with pytest.raises(NotASession, match=r"missing.jsonl: no such file$"):
+        next(read_batches(tmp_path / "missing.jsonl"))
+    with pytest.raises(NotASession, match=r"tmp.* is a directory, not a session file$"):
+        next(read_batches(tmp_path))
+    (tmp_path / "s.jsonl").write_text("GET / HTTP/1.1\n")
+    with pytest.raises(NotASession, match="not an inspector session"):
+        next(read_batches(tmp_path / "s.jsonl"))
 
 
 def test_redaction_masks_headers_and_snapshots() -> None:
