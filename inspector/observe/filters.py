@@ -282,16 +282,25 @@ def _method(name: str, argument: str, position: int) -> _Node:
     return _Node(f"{name} {method}", test, 1)
 
 
+def _answered(x: Exchange) -> int | None:
+    """The status the client got: an app that raised before responding is answered 500 by
+    its server (ASGI and PEP 3333 servers alike), which the exchange never records."""
+    status = x.status
+    if status is None and x.error is not None:
+        return 500
+    return status
+
+
 def _status(name: str, argument: str, position: int) -> _Node:
     if re.fullmatch(r"[1-5]\d\d", argument):
         code = int(argument)
-        return _Node(f"{name} {code}", lambda x: x.status == code, 2)
+        return _Node(f"{name} {code}", lambda x: _answered(x) == code, 2)
     if re.fullmatch(r"[1-5]xx", argument, re.IGNORECASE):
         low = int(argument[0]) * 100
         high = low + 100
         return _Node(
             f"{name} {argument[0]}xx",
-            lambda x: (s := x.status) is not None and low <= s < high,
+            lambda x: (s := _answered(x)) is not None and low <= s < high,
             2,
         )
     raise FilterError(f"{name} needs a status like 404 or 4xx, got {argument!r}", position)
