@@ -140,6 +140,11 @@ async def _orphaned(parent: int) -> None:
         await asyncio.sleep(0.5)
 
 
+def _reason(exc: OSError) -> str:
+    """`No such file or directory`, without the `[Errno 2]` and the path said already."""
+    return (exc.strerror or str(exc)).lower()
+
+
 class _Nothing(Exception):
     """Nothing to show or to export: said in one line, with status 1."""
 
@@ -220,13 +225,17 @@ def _export(args: argparse.Namespace) -> None:
         raise _Nothing(
             f"nothing to export: no exchange in {args.file} matches --filter {expression}"
         )
+    # What the viewer's export writes (tui.screens.export), with the same functions.
     written = []
-    if args.har:
-        Path(args.har).write_text(export.har_json(exchanges, redact=args.redact), "utf-8")
-        written.append(args.har)
-    if args.curl:
-        Path(args.curl).write_text(export.curl_all(exchanges, redact=args.redact) + "\n", "utf-8")
-        written.append(args.curl)
+    for path, text in ((args.har, export.har_json), (args.curl, export.curl_all)):
+        if path:
+            data = (text(exchanges, redact=args.redact) + "\n").encode()
+            try:
+                with export.open_export(path) as file:
+                    file.write(data)
+            except OSError as exc:
+                raise OSError(f"cannot write {path}: {_reason(exc)}") from None
+            written.append(path)
     what = counted(len(exchanges), "exchange")
     print(f"inspector export: {what} written to {' and '.join(written)}", file=sys.stderr)
 
@@ -274,7 +283,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     export_.add_argument("file", type=Path)
     export_.add_argument("--har", metavar="FILE", help="HAR 1.2")
     export_.add_argument("--curl", metavar="FILE", help="one curl command per exchange")
-    export_.add_argument("--redact", action="store_true", help="mask secret headers")
+    export_.add_argument(
+        "--no-redact",
+        dest="redact",
+        action="store_false",
+        help="keep secret headers (Authorization, Cookie, ...) as they were; by default their "
+        "values are masked, as in the viewer's export",
+    )
+    # Masking is the default; `--redact` stays for command lines written before it was.
+    export_.add_argument("--redact", action="store_true", default=True, help=argparse.SUPPRESS)
     export_.add_argument("--filter", metavar="EXPR", help="only exchanges matching EXPR")
 
     demo = commands.add_parser("demo", help="a demo app behind the proxy, with traffic")

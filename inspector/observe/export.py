@@ -4,7 +4,9 @@
 "the spec" below); WebSocket messages go into Chrome's `_webSocketMessages` and what HAR has
 no field for into a custom `_inspector` object per entry. It reads only the `Exchange` it is
 given (no I/O) and can mask secret headers on the way out. Curl commands live in
-`inspector.observe.curl` and are re-exported here, so one module serves every export.
+`inspector.observe.curl` and are re-exported here, so one module serves every export, and
+`open_export` opens the file to write one (private, never through a symlink) for the command
+line and the viewer alike.
 """
 
 from __future__ import annotations
@@ -12,16 +14,20 @@ from __future__ import annotations
 import base64
 import codecs
 import contextlib
+import errno
 import ipaddress
 import json
 import math
+import os
 import re
+import stat
 import zlib
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 from urllib.parse import parse_qsl
 
 from inspector.events import Headers
@@ -65,6 +71,55 @@ def har_json(
     log = har(exchanges, redact=redact, creator_version=creator_version)
     text = json.dumps(log, indent=indent, ensure_ascii=False)
     return text if text.isascii() else _SURROGATES.sub("\ufffd", text)
+
+
+class ExportError(ValueError):
+    """An export file refused: a symbolic link, not a regular file, or another user's."""
+
+
+def open_export(path: str | Path, *, replace: bool = True) -> BinaryIO:
+    """Open `path` to write an export into: created 0600, or (with `replace`; without it, an
+    existing file raises FileExistsError) an existing file of ours emptied and made 0600.
+    Exports hold whatever secrets were not masked, as sessions do: like `--save`, this never
+    writes through a symbolic link (O_NOFOLLOW), nor into a FIFO, a device or another user's
+    file, and checks them on the open descriptor, before emptying it. Unlike a session, which
+    is appended to, an export replaces the whole file, so a file others could read is made
+    private rather than refused."""
+    return open(path, "wb", opener=lambda name, _: _open_private(name, replace))
+
+
+def _open_private(path: str, replace: bool) -> int:
+    # O_NONBLOCK: a FIFO at `path` must not hang the open; it is refused below.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    if not replace:
+        flags |= os.O_EXCL
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ExportError(
+                f"{path} is a symbolic link, and exports are never written through one: "
+                "remove the link or choose another path"
+            ) from None
+        if exc.errno == errno.ENXIO:  # a FIFO that nobody reads
+            raise ExportError(f"{path} is not a regular file: choose another path") from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ExportError(f"{path} is not a regular file: choose another path")
+        if info.st_uid != os.geteuid():
+            raise ExportError(
+                f"{path} belongs to another user (uid {info.st_uid}): choose another path"
+            )
+        if stat.S_IMODE(info.st_mode) != 0o600:
+            os.fchmod(fd, 0o600)
+        os.ftruncate(fd, 0)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _package_version() -> str:
@@ -398,4 +453,4 @@ def _messages(x: Exchange, wall_time: float) -> list[dict[str, Any]]:
 
 from inspector.observe.curl import curl, curl_all  # noqa: E402  (re-exported: one module for exports)
 
-__all__ = ["Redact", "curl", "curl_all", "har", "har_json"]
+__all__ = ["ExportError", "Redact", "curl", "curl_all", "har", "har_json", "open_export"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -15,7 +17,10 @@ import pytest
 from msgspec.structs import replace
 
 from inspector import events as ev
+from inspector.observe.exchange import fold
+from inspector.observe.export import curl_all, har_json
 from inspector.observe.session import SessionWriter, read_session
+from inspector.redact import REDACTED
 from tests.inspector.samples import XID, request_started
 from tests.servers import ROOT, free_port, serve
 
@@ -152,11 +157,71 @@ def test_a_filter_that_matches_nothing_has_nothing_to_export(session: Path, tmp_
     assert not har.exists()
 
 
+@pytest.fixture
+def secrets(tmp_path: Path) -> Path:
+    """A session whose request carries a token and a cookie."""
+    path = tmp_path / "secrets.jsonl"
+    headers = ((b"host", b"example.test"), (b"Authorization", b"Bearer s3cret"))
+    writer = SessionWriter(path)
+    writer([replace(request_started(), headers=(*headers, (b"Cookie", b"id=s3cret")))])
+    writer.close()
+    return path
+
+
+def test_export_masks_secrets_as_the_viewer_does_unless_told_not_to(
+    secrets: Path, tmp_path: Path
+) -> None:
+    har, sh = tmp_path / "s.har", tmp_path / "s.sh"
+    assert inspector("export", str(secrets), "--har", str(har), "--curl", str(sh)).returncode == 0
+    masked = json.loads(har.read_text())["log"]["entries"][0]["request"]["headers"]
+    assert masked[1:] == [
+        {"name": "Authorization", "value": REDACTED},
+        {"name": "Cookie", "value": REDACTED},
+    ]
+    assert "s3cret" not in har.read_text() + sh.read_text()
+    assert f"-H 'Authorization: {REDACTED}'" in sh.read_text()
+    # The same function as the viewer's export, with its default set to mask.
+    exchanges = list(fold(read_session(secrets)).values())
+    assert har.read_text() == har_json(exchanges, redact=True) + "\n"
+    assert sh.read_text() == curl_all(exchanges, redact=True) + "\n"
+    args = ("--har", str(har), "--curl", str(sh), "--no-redact")
+    assert inspector("export", str(secrets), *args).returncode == 0
+    assert "Bearer s3cret" in har.read_text()
+    assert "-H 'Cookie: id=s3cret'" in sh.read_text()
+
+
+def test_export_files_are_private_and_never_written_through_a_symlink(
+    session: Path, tmp_path: Path
+) -> None:
+    har, sh = tmp_path / "new.har", tmp_path / "old.sh"
+    sh.write_text("older\n")
+    sh.chmod(0o644)
+    result = inspector("export", str(session), "--har", str(har), "--curl", str(sh))
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(har.stat().st_mode) == 0o600
+    assert stat.S_IMODE(sh.stat().st_mode) == 0o600  # replaced, and private now
+    assert sh.read_text().startswith("curl ")
+    target = tmp_path / "target.har"
+    target.write_text("theirs\n")
+    link = tmp_path / "link.har"
+    link.symlink_to(target)
+    result = inspector("export", str(session), "--har", str(link))
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"inspector export: {link} is a symbolic link, and exports are never written through "
+        "one: remove the link or choose another path\n"
+    )
+    assert target.read_text() == "theirs\n"
+
+
 @pytest.mark.parametrize(
     ("args", "error"),
     [
         (("export", "SESSION"), "say what to write: --har FILE and/or --curl FILE"),
-        (("export", "SESSION", "--har", "/nonexistent/dir/s.har"), "No such file"),
+        (
+            ("export", "SESSION", "--har", "/nonexistent/dir/s.har"),
+            "cannot write /nonexistent/dir/s.har: no such file or directory",
+        ),
         (("export", "SESSION", "--har", "x.har", "--filter", "~c abc"), "~c"),
         (("listen", "--bus", "tcp://0.0.0.0:0", "--no-tui"), "--allow-remote and a --token"),
         (("listen", "--bus", "nonsense", "--no-tui"), "not a bus address"),

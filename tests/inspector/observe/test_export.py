@@ -10,8 +10,10 @@ import base64
 import gzip
 import json
 import math
+import os
 import shlex
 import shutil
+import stat
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -24,7 +26,7 @@ import pytest
 
 from inspector import events as ev
 from inspector.observe.exchange import Exchange, fold
-from inspector.observe.export import curl, curl_all, har, har_json
+from inspector.observe.export import ExportError, curl, curl_all, har, har_json, open_export
 
 XID = "test-1"
 MS = 1_000_000
@@ -798,3 +800,40 @@ def test_curl_commands_replay_the_request(
     if body:
         expected.append(("Content-Length", str(len(body))))
     assert got_headers == expected
+
+
+# -- the file an export is written to --------------------------------------------------------
+
+
+def test_an_export_file_is_created_private(tmp_path: Path) -> None:
+    path = tmp_path / "s.har"
+    with open_export(path) as file:
+        file.write(b"{}\n")
+    assert (stat.S_IMODE(path.stat().st_mode), path.read_bytes()) == (0o600, b"{}\n")
+
+
+def test_an_existing_export_is_replaced_and_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "s.har"
+    path.write_bytes(b"an older and longer export\n")
+    path.chmod(0o644)
+    with pytest.raises(FileExistsError):
+        open_export(path, replace=False)
+    assert path.read_bytes() == b"an older and longer export\n"  # untouched
+    with open_export(path) as file:
+        assert file.name == str(path)  # what the viewer names in its messages
+        file.write(b"{}\n")
+    assert (stat.S_IMODE(path.stat().st_mode), path.read_bytes()) == (0o600, b"{}\n")
+
+
+def test_an_export_never_goes_through_a_symlink_nor_into_a_fifo(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.write_bytes(b"theirs\n")
+    link = tmp_path / "link.har"
+    link.symlink_to(target)
+    with pytest.raises(ExportError, match=r"is a symbolic link.*remove the link or choose"):
+        open_export(link)
+    assert target.read_bytes() == b"theirs\n"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ExportError, match="fifo is not a regular file"):  # and no hang
+        open_export(fifo)
