@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
@@ -18,6 +19,7 @@ from tests.servers import free_port
 from tests.tui.pilot import SIZE, hostile, until
 from tui.app import InspectorApp
 from tui.scenarios import WEB1, WEB2, scripted, session
+from tui.screens.detail import DetailScreen
 from tui.screens.export import ExportScreen
 from tui.screens.replay import replay_warning
 from tui.widgets.cells import is_replay
@@ -285,3 +287,57 @@ async def test_notifications_quote_captured_text_without_markup_or_escapes() -> 
         assert all("\x1b" not in n.message and not n.markup for n in app._notifications)
         await pilot.pause()
         assert app.is_running
+
+
+def _upgrade(xid: str) -> list[ev.Event]:
+    """A WebSocket upgrade that starts after everything in the scenario."""
+    return scripted(xid, 3000).request("GET", "/ws/live", kind="websocket").events
+
+
+@pytest.mark.parametrize("key", ["y", "r", "m", "enter"])
+async def test_a_key_acts_on_the_row_it_was_pressed_on_not_where_following_moved(
+    key: str,
+) -> None:
+    """The key is pressed while the cursor shows the last request, and handled after a new
+    row has arrived and been drawn under the cursor (a fold ran between the two)."""
+    async with scenario(replay_base=f"http://127.0.0.1:{free_port()}").run_test(size=SIZE) as pilot:
+        app = await loaded(pilot)
+        rows = app.exchanges.list
+        await pilot.pause()
+        seen = rows.current
+        assert seen is not None
+        assert seen.id == f"{WEB1}-7"
+        assert rows.follow
+        pressed = events.Key(key, key if len(key) == 1 else None)  # pressed now, while...
+        app.feed(_upgrade("upgrade-1"))  # ... a new row arrives and following moves on to it
+        await until(pilot, lambda: rows.current is not None and rows.current.id == "upgrade-1")
+        await pilot.pause()  # the new row is drawn before the key is handled
+        app.post_message(pressed)
+        await pilot.pause()
+        if key == "y":
+            assert "/api/items?page=3" in app.clipboard
+        elif key == "r":
+            await until(pilot, lambda: bool(notified(app, "Replay")) and len(app.store) == 18)
+            replayed = [x.request for x in app.store if is_replay(x) and x.request is not None]
+            assert [request.snapshot for request in replayed] == [{"replay_of": f"{WEB1}-7"}]
+        elif key == "m":
+            assert rows.marked == {f"{WEB1}-7"}
+        else:
+            assert isinstance(app.screen, DetailScreen)
+            assert app.screen.exchange is seen
+            await pilot.press("escape")
+        assert not rows.follow, "acting on a row stops following"
+        if key != "m":  # marking moves on to the next row, like mitmproxy
+            assert rows.current is seen
+
+
+async def test_a_key_pressed_after_the_new_row_was_drawn_acts_on_it() -> None:
+    async with scenario().run_test(size=SIZE) as pilot:
+        app = await loaded(pilot)
+        rows = app.exchanges.list
+        app.feed(_upgrade("upgrade-1"))
+        await until(pilot, lambda: rows.current is not None and rows.current.id == "upgrade-1")
+        await pilot.pause()
+        await pilot.press("y")
+        assert "/ws/live" in app.clipboard
+        assert not rows.follow

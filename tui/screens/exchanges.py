@@ -1,8 +1,9 @@
 """The main screen: the live exchange list with its filter bar, status bar and key footer.
 
-Actions that work on the exchange under the cursor (open, mark, replay, copy as curl) or on a
-selection (export: the marked exchanges, else all shown) live here; the app owns the store,
-the incoming events and pausing.
+Actions that work on the exchange under the cursor (open, mark, replay, copy as curl: on the
+row that was under it when the key was pressed, see `VirtualList.target`) or on a selection
+(export: the marked exchanges, else all shown) live here; the app owns the store, the
+incoming events and pausing.
 """
 
 from __future__ import annotations
@@ -85,13 +86,15 @@ class ExchangesScreen(Screen[None]):
         self.filter_bar.open()
 
     def action_open(self) -> None:
-        exchange = self.list.current
+        exchange = self.list.target()
         if exchange is not None:
             self.app.push_screen(DetailScreen(exchange))
+        self.inspector.update_status()
 
     def action_mark(self) -> None:
-        self.list.toggle_mark()
-        self.list.action_cursor(1)
+        if self.list.toggle_mark() is not None:  # then on to the next row, like mitmproxy
+            self.list.action_cursor(1)
+            self.list.follow = False  # even onto the last row: a key that acts stops following
         self.inspector.update_status()
 
     def action_follow(self) -> None:
@@ -105,14 +108,16 @@ class ExchangesScreen(Screen[None]):
         self.app.push_screen(ExportScreen(exchanges, what))  # it notifies when written
 
     def action_replay(self) -> None:
-        exchange = self.list.current
+        exchange = self.list.target()
         if exchange is not None:
             self.inspector.replay(exchange)
+        self.inspector.update_status()
 
     def action_copy_curl(self) -> None:
-        exchange = self.list.current
+        exchange = self.list.target()
         if exchange is not None:
             self.inspector.copy_curl(exchange)
+        self.inspector.update_status()
 
     def action_clear(self) -> None:
         self.inspector.clear()

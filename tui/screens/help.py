@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 KEYS = (
-    ("↑ ↓ j k, PgUp PgDn", "move; moving up stops following"),
+    ("↑ ↓ j k, PgUp PgDn", "move; moving up, or acting on a row, stops following"),
     ("end G / home g", "last row and follow / first row"),
     ("enter", "open the exchange (tabs 1-5, escape back)"),
     ("f /", "filter (enter applies, escape clears)"),

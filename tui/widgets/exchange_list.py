@@ -159,7 +159,7 @@ class ExchangeList(VirtualList[Exchange]):
         return index if index < len(self.rows) and self.rows[index] is row else None
 
     def toggle_mark(self) -> Exchange | None:
-        exchange = self.current
+        exchange = self.target()
         if exchange is not None:
             self.marked.symmetric_difference_update({exchange.id})
             self.refresh()

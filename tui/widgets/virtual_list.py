@@ -5,10 +5,18 @@ that grow while they are on screen, so none of them can afford a widget per row 
 `DataTable` (which builds every row). `VirtualList` keeps the rows as a plain list, a fixed
 header line, a cursor and a follow mode: while the cursor sits on the last row, new rows move
 it along; moving up stops following; `end` resumes. Subclasses say how a row renders.
+
+A key that acts on a row acts on the row the reader saw under the cursor when they pressed it
+(`target`), not on one that following moved the cursor to before the key was handled: the
+list remembers when the cursor was drawn on which row, and each key notes the row of its
+moment.
 """
 
 from __future__ import annotations
 
+import math
+import time
+from collections import deque
 from collections.abc import Sequence
 from typing import ClassVar, Generic, TypeVar
 
@@ -66,6 +74,10 @@ class VirtualList(ScrollView, Generic[T], can_focus=True):
         self.rows: list[T] = []
         self.cursor = -1
         self.follow = True
+        self._seen: deque[tuple[float, T]] = deque(maxlen=8)
+        """(when, row): the rows the cursor was drawn on lately, oldest first."""
+        self._pressed: T | None = None
+        """The row under the cursor when the key being handled was pressed."""
 
     # -- what subclasses provide -----------------------------------------------------------------
 
@@ -122,6 +134,8 @@ class VirtualList(ScrollView, Generic[T], can_focus=True):
     # -- cursor ----------------------------------------------------------------------------------
 
     def move_cursor(self, index: int) -> None:
+        """The reader moves the cursor: every key from now on means the row it lands on."""
+        self._pressed = None
         if not self.rows:
             return
         index = min(max(index, 0), len(self.rows) - 1)
@@ -129,8 +143,38 @@ class VirtualList(ScrollView, Generic[T], can_focus=True):
         if index != self.cursor:
             self.cursor = index
             self.post_message(self.CursorMoved(self, index))  # type: ignore[arg-type]
+        self._seen.clear()
+        self._seen.append((-math.inf, self.rows[index]))
         self._scroll_to_cursor()
         self.refresh()
+
+    def target(self) -> T | None:
+        """The row a key acts on: the one under the cursor when the key was pressed, even if
+        following has moved the cursor since (a user copied a WebSocket upgrade that had just
+        arrived instead of the request they were looking at). Acting on a row stops
+        following, with the cursor back on that row if it is still listed."""
+        row = self._pressed if self._pressed is not None else self.current
+        self._pressed = None
+        if row is None:
+            return None
+        index = self.index_of(row)
+        if index is not None:
+            self.move_cursor(index)
+        self.follow = False
+        return row
+
+    def on_key(self, event: events.Key) -> None:
+        # Runs before the key's binding, which the app handles once the key has bubbled up to
+        # it: a batch of rows folded in between may move a following cursor.
+        self._pressed = self._seen_at(event.time)
+
+    def _seen_at(self, moment: float) -> T | None:
+        """The row the cursor was last drawn on at `moment` (Textual stamps events with
+        `time.monotonic` on POSIX); None if it was not drawn then."""
+        for when, row in reversed(self._seen):
+            if when <= moment:
+                return row
+        return None
 
     def _scroll_to_cursor(self) -> None:
         visible = max(self.scrollable_content_region.height - 1, 1)
@@ -173,6 +217,7 @@ class VirtualList(ScrollView, Generic[T], can_focus=True):
         self.refresh()
 
     def on_blur(self) -> None:
+        self._pressed = None
         self.refresh()
 
     # -- rendering -------------------------------------------------------------------------------
@@ -187,10 +232,13 @@ class VirtualList(ScrollView, Generic[T], can_focus=True):
         index = int(self.scroll_y) + y - 1
         if index >= len(self.rows):
             return Strip.blank(width, base)
+        row = self.rows[index]
         if index == self.cursor:
             name = "virtual-list--cursor" if self.has_focus else "virtual-list--cursor-blurred"
             base = base + self.get_component_rich_style(name)
-        return self._strip(self.render_row(self.rows[index], index, width), width, base)
+            if not self._seen or self._seen[-1][1] is not row:
+                self._seen.append((time.monotonic(), row))
+        return self._strip(self.render_row(row, index, width), width, base)
 
     def _strip(self, text: Text, width: int, style: Style) -> Strip:
         text.no_wrap = True
