@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import itertools
 import os
@@ -82,6 +83,15 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def listen_error(exc: OSError, where: str, flag: str, what: str = "port") -> OSError:
+    """A place to listen on that is taken, said in one line with the flag that picks another
+    (asyncio's words, `[Errno 98] error while attempting to bind on address ('127.0.0.1',
+    8080): address already in use`, say neither); any other failure as it was."""
+    if exc.errno != errno.EADDRINUSE:
+        return exc
+    return OSError(f"{where} is already in use: choose another {what} with {flag}")
+
+
 def _tune_gc() -> None:
     # An observer holds up to 100,000 exchanges; the default thresholds would scan them all
     # every few thousand allocations. Events are untracked msgspec structs; collect rarely.
@@ -107,7 +117,10 @@ async def _listen(args: argparse.Namespace) -> None:
     )
     waiting: list[asyncio.Task[None]] = []
     try:
-        await collector.start()
+        try:
+            await collector.start()
+        except OSError as exc:
+            raise listen_error(exc, str(address), "--bus", "address") from None
         if args.parent is None:
             print(f"inspector: listening on {collector.address}", file=sys.stderr)
             subtitle = f"listening on {collector.address}"
@@ -355,7 +368,10 @@ async def _proxy(args: argparse.Namespace) -> None:
     observer = ObserverChild(args, name="inspect-proxy", on_stop=lambda: _set_soon(loop, stopped))
     proxy = Proxy(config, observer.sink)
     try:
-        await proxy.start()  # a busy port is reported before any child starts
+        try:
+            await proxy.start()  # a busy port is reported before any child starts
+        except OSError as exc:
+            raise listen_error(exc, "{}:{}".format(*config.listen), "--listen") from None
         where = f"http://{config.listen[0]}:{proxy.port} -> {config.upstream_text}"
         print(f"inspect-proxy: {where}", file=sys.stderr, flush=True)
         # Replays go straight to the upstream: through the proxy they would be captured twice.

@@ -16,6 +16,7 @@ import contextlib
 import itertools
 import json
 import signal
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs
@@ -120,7 +121,7 @@ class _Discard:
 
 async def main(args: argparse.Namespace) -> None:
     from inspector.proxy import Proxy, ProxyConfig, parse_address
-    from tui.cli import _set_soon
+    from tui.cli import _set_soon, listen_error
     from tui.observer import ObserverChild
 
     loop = asyncio.get_running_loop()
@@ -130,9 +131,11 @@ async def main(args: argparse.Namespace) -> None:
     observer = ObserverChild(args, name="inspector demo", on_stop=lambda: _set_soon(loop, stopped))
     sink = observer.sink
     app = demo_app(sink if args.capture in ("asgi", "both") else None)
-    config = uvicorn.Config(app, host="127.0.0.1", port=args.app_port, log_level="critical")
+    # Bound here, not by uvicorn: it would log a busy port (at a level we silence) and exit.
+    app_socket = _bind_app(args.app_port)
+    config = uvicorn.Config(app, log_level="critical")
     server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve(sockets=[app_socket]))
     tasks: list[asyncio.Task[Any]] = [serving]
     proxy: Proxy | None = None
     try:
@@ -143,8 +146,12 @@ async def main(args: argparse.Namespace) -> None:
             await asyncio.sleep(0.02)
         app_port = server.servers[0].sockets[0].getsockname()[1]
         recorder = sink if args.capture in ("proxy", "both") else _Discard()
-        proxy = Proxy(ProxyConfig(("127.0.0.1", app_port), parse_address(args.port)), recorder)
-        await proxy.start()
+        listen = parse_address(args.port)
+        proxy = Proxy(ProxyConfig(("127.0.0.1", app_port), listen), recorder)
+        try:
+            await proxy.start()
+        except OSError as exc:
+            raise listen_error(exc, "{}:{}".format(*listen), "--port") from None
         base = f"http://127.0.0.1:{proxy.port}"
         where = f"demo app on http://127.0.0.1:{app_port} behind inspect-proxy on {base}"
         print(where, flush=True)
@@ -162,7 +169,21 @@ async def main(args: argparse.Namespace) -> None:
             await proxy.close()
         server.should_exit = True
         await serving
+        app_socket.close()
         observer.close()
+
+
+def _bind_app(port: int) -> socket.socket:
+    from tui.cli import listen_error
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        sock.close()
+        raise listen_error(exc, f"127.0.0.1:{port}", "--app-port") from None
+    return sock
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -348,4 +348,7 @@ def _remove_stale_socket(path: str) -> None:
         return
     finally:
         probe.close()
-    raise OSError(f"another inspector is already listening on unix:{path}")
+    raise OSError(
+        f"another inspector is already listening on unix:{path}: "
+        "stop it or choose another address with --bus"
+    )
