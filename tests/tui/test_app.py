@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import msgspec
 import pytest
 from rich.cells import cell_len
 from textual.widgets import Input
@@ -13,7 +14,7 @@ from inspector import events as ev
 from inspector.observe.store import Store
 from tests.tui.pilot import SIZE, hostile, until
 from tui.app import InspectorApp
-from tui.scenarios import T0, WALL0, WEB1, many, session
+from tui.scenarios import PROXY, T0, WALL0, WEB1, WEB2, many, scripted, session
 from tui.screens.detail import DetailScreen
 from tui.screens.export import ExportScreen
 from tui.screens.help import HelpScreen
@@ -314,3 +315,71 @@ async def test_footer_shows_late_events_the_store_forgot() -> None:
         await pilot.pause()
         app.update_status()
         assert "forgotten 4" in status(app)
+
+
+def _request(xid: str, start_ms: float, path: str = "/late") -> list[ev.Event]:
+    return scripted(xid, start_ms).request("GET", path).events
+
+
+async def test_rows_are_listed_by_start_time_and_a_late_one_does_not_move_the_reader() -> None:
+    app = InspectorApp()
+    app.feed(session())
+    async with app.run_test(size=SIZE) as pilot:
+        rows = app.exchanges.list
+        await until(pilot, lambda: len(rows.rows) == 16)
+        await pilot.press("home", "down", "down")
+        held = rows.current
+        assert held is not None
+        assert held.id == f"{PROXY}-1"
+        # Another worker's request, started at 50 ms (before the row under the cursor),
+        # arrives only now.
+        app.feed(_request("late-1", 50))
+        await until(pilot, lambda: len(rows.rows) == 17)
+        assert [x.id for x in rows.rows][:4] == [f"{WEB1}-1", f"{WEB2}-1", "late-1", f"{PROXY}-1"]
+        assert rows.current is held, "an insert above the cursor must not move the selection"
+        assert not rows.follow
+        await pilot.press("end")
+        newest = rows.current
+        app.feed(_request("late-2", 60))
+        await until(pilot, lambda: len(rows.rows) == 18)
+        assert [x.id for x in rows.rows][3] == "late-2"
+        assert rows.current is newest, "following stays on the newest request"
+        assert rows.follow
+        app.feed(_request("newest", 5000))
+        await until(pilot, lambda: len(rows.rows) == 19)
+        assert rows.current is not None
+        assert rows.current.id == "newest"
+
+
+async def test_an_insert_above_the_view_keeps_the_rows_on_screen_still() -> None:
+    app = InspectorApp()
+    for batch in many(200, batch=200):
+        app.feed(batch)
+    async with app.run_test(size=(120, 16)) as pilot:
+        rows = app.exchanges.list
+        await until(pilot, lambda: len(rows.rows) == 200)
+        rows.move_cursor(100)
+        await pilot.pause()
+        line = rows.cursor - int(rows.scroll_y)
+        early = [e for e in _request("early", 0) if isinstance(e, ev.RequestStarted)]
+        app.feed([msgspec.structs.replace(early[0], wall_time=WALL0 + 0.0005)])  # after load-0
+        await until(pilot, lambda: len(rows.rows) == 201)
+        assert rows.rows[1].id == "early"
+        assert rows.current is not None
+        assert rows.current.id == "load-100"
+        assert rows.cursor - int(rows.scroll_y) == line, "the cursor's row stays where it was"
+
+
+async def test_an_evicted_row_leaves_wherever_its_start_time_put_it() -> None:
+    app = InspectorApp(Store(max_exchanges=3))
+    async with app.run_test(size=SIZE) as pilot:
+        rows = app.exchanges.list
+        app.feed(_request("a", 10) + _request("b", 20))
+        await until(pilot, lambda: len(rows.rows) == 2)
+        app.feed(_request("c", 5))  # arrives last, started first
+        await until(pilot, lambda: len(rows.rows) == 3)
+        assert [x.id for x in rows.rows] == ["c", "a", "b"]
+        app.feed(_request("d", 30))  # the store evicts "a", the first to arrive
+        await until(pilot, lambda: app.store.evicted == 1)
+        await pilot.pause()
+        assert [x.id for x in rows.rows] == ["c", "b", "d"]

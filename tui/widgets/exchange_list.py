@@ -1,17 +1,20 @@
-"""The exchange list: every exchange of the store (or those the filter keeps), newest last.
+"""The exchange list: every exchange of the store (or those the filter keeps), by start time.
 
 A `VirtualList` over references into the `Store`, so 100,000 exchanges cost a Python list,
-and the filter is kept as that list. `apply(new, touched)` folds a coalesced batch in: new
-exchanges are appended (or tested against the filter), touched ones are re-tested because a
-filter on status or body can start or stop matching as an exchange streams, and exchanges the
-store evicted leave from the front.
+and the filter is kept as that list. Rows are ordered by when their request started (then by
+arrival), not by when it reached the viewer: several workers each send in batches, so a
+request can arrive after one that started later. `apply(new, touched)` folds a coalesced
+batch in: new exchanges are appended (or merged in where they started, without moving the
+reader's cursor), touched ones are re-tested because a filter on status or body can start or
+stop matching as an exchange streams, and exchanges the store evicted leave the list.
 """
 
 from __future__ import annotations
 
 import functools
 import heapq
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -81,23 +84,35 @@ class ExchangeList(VirtualList[Exchange]):
         self.store = store
         self.predicate: Filter | None = None
         self.marked: set[str] = set()
-        self._seq: dict[str, int] = {}
-        self._next_seq = 0
+        self._keys: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        """Each listed exchange's place: (its start's wall-clock time, its arrival number),
+        in the order they arrived, which is the order the store evicts them in."""
+        self._arrived = 0
+        self._latest = 0.0
 
     # -- folding batches in ----------------------------------------------------------------------
 
     def _number(self, new: list[Exchange]) -> None:
-        seq = self._seq
+        keys = self._keys
         for exchange in new:
-            seq[exchange.id] = self._next_seq
-            self._next_seq += 1
+            request = exchange.request
+            if request is not None:  # wall time: the clock that workers on any host share
+                self._latest = max(self._latest, request.wall_time)
+                start = request.wall_time
+            else:  # its start was lost upstream: it goes where it arrived
+                start = self._latest
+            keys[exchange.id] = (start, self._arrived)
+            self._arrived += 1
+
+    def _key(self, exchange: Exchange) -> tuple[float, int]:
+        return self._keys[exchange.id]
 
     def apply(self, new: list[Exchange], touched: set[str]) -> None:
         self._drop_evicted()
         self._number(new)
         predicate = self.predicate
         if predicate is None:
-            self.extend(new)
+            self._insert(new)
             self.refresh()
             return
         fresh = {exchange.id for exchange in new}
@@ -111,29 +126,52 @@ class ExchangeList(VirtualList[Exchange]):
             if _matches(predicate, exchange) != (xid in shown):
                 (leaving.add(xid) if xid in shown else arriving.append(exchange))
         matching = [exchange for exchange in new if _matches(predicate, exchange)]
-        if leaving or arriving:
+        if leaving:
             keep = self.current
             kept = [exchange for exchange in self.rows if exchange.id not in leaving]
-            arriving.sort(key=self._key)
-            rows = list(heapq.merge(kept, arriving, key=self._key))
-            self.set_rows(rows + matching, keep=keep)
+            arriving = sorted(arriving + matching, key=self._key)
+            self.set_rows(list(heapq.merge(kept, arriving, key=self._key)), keep=keep)
         else:
-            self.extend(matching)
+            self._insert(arriving + matching)
         self.refresh()
 
-    def _key(self, exchange: Exchange) -> int:
-        return self._seq.get(exchange.id, -1)
+    def _insert(self, new: list[Exchange]) -> None:
+        """Add `new` rows where they started: at the end as a rule, merged in otherwise."""
+        if not new:
+            return
+        key, rows = self._key, self.rows
+        new.sort(key=key)
+        if not rows or key(new[0]) > key(rows[-1]):
+            self.extend(new)
+            return
+        start = bisect_right(rows, key(new[0]), key=key)
+        merged = rows[:start]
+        merged += heapq.merge(rows[start:], new, key=key)
+        self.set_rows(merged, keep=self.current)
 
     def _drop_evicted(self) -> None:
-        rows, store = self.rows, self.store
-        count = 0
-        while count < len(rows) and rows[count].id not in store:
-            count += 1
-        if count:
-            self.drop_first(count)
-        if len(self._seq) > len(store) * 2 + 1024:
-            self._seq = {xid: n for xid, n in self._seq.items() if xid in store}
-            self.marked &= self._seq.keys()
+        """The store evicts in arrival order: the exchanges that arrived first and are gone
+        from it are the ones to drop, wherever their start time placed them."""
+        keys, store = self._keys, self.store
+        gone: list[str] = []
+        for xid in keys:
+            if xid in store:
+                break
+            gone.append(xid)
+        if not gone:
+            return
+        indices = [i for xid in gone if (i := self._find(xid)) is not None]
+        self.remove(sorted(indices))
+        for xid in gone:
+            del keys[xid]
+        self.marked.difference_update(gone)
+
+    def _find(self, xid: str) -> int | None:
+        key = self._keys.get(xid)
+        if key is None:
+            return None
+        index = bisect_left(self.rows, key, key=self._key)
+        return index if index < len(self.rows) and self.rows[index].id == xid else None
 
     def set_filter(self, predicate: Filter | None) -> None:
         keep = self.current
@@ -141,22 +179,23 @@ class ExchangeList(VirtualList[Exchange]):
             rows = list(self.store)
         else:
             rows = [exchange for exchange in self.store if _matches(predicate, exchange)]
+        rows.sort(key=self._key)  # nearly in order already: a linear pass, mostly
         self.predicate = predicate
         self.set_rows(rows, keep=keep)
 
     def reset(self) -> None:
         """Start over from the store's content (after a clear, or on mount)."""
-        self._seq.clear()
-        self._next_seq = 0
+        self._keys.clear()
+        self._arrived = 0
+        self._latest = 0.0
         self.marked.clear()
         self._number(list(self.store))
         self.follow = True
         self.set_filter(self.predicate)
 
     def index_of(self, row: Exchange) -> int | None:
-        key = self._key(row)
-        index = bisect_left(self.rows, key, key=self._key)
-        return index if index < len(self.rows) and self.rows[index] is row else None
+        index = self._find(row.id)
+        return index if index is not None and self.rows[index] is row else None
 
     def toggle_mark(self) -> Exchange | None:
         exchange = self.target()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
 from typing import ClassVar, Generic, TypeVar
@@ -94,7 +95,9 @@ class VirtualList(ScrollView, Generic[T], can_focus=True):
         return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
 
     def set_rows(self, rows: list[T], keep: T | None = None) -> None:
-        """Replace all rows; the cursor stays on `keep` if it is still there."""
+        """Replace all rows; the cursor stays on `keep` if it is still there, on the same
+        line of the screen (rows inserted or removed above it move the view with it)."""
+        before = self.cursor
         self.rows = rows
         if self.follow or not rows:
             self.cursor = len(rows) - 1
@@ -102,7 +105,7 @@ class VirtualList(ScrollView, Generic[T], can_focus=True):
             self.cursor = found
         else:
             self.cursor = min(max(self.cursor, 0), len(rows) - 1)
-        self._rows_changed()
+        self._rows_changed(shift=self.cursor - before)
 
     def index_of(self, row: T) -> int | None:
         """Where `row` is, by identity (rows may be dataclasses whose `==` is costly)."""
@@ -116,19 +119,31 @@ class VirtualList(ScrollView, Generic[T], can_focus=True):
             self.cursor = len(self.rows) - 1
         self._rows_changed()
 
-    def drop_first(self, count: int) -> None:
-        """Forget the `count` oldest rows (evicted upstream); the cursor keeps its row."""
-        if count <= 0:
+    def remove(self, indices: Sequence[int]) -> None:
+        """Forget the rows at `indices` (ascending; evicted upstream): the cursor keeps its
+        row on the same line of the screen, or takes the next row if its own went."""
+        if not indices:
             return
-        del self.rows[:count]
-        self.cursor = max(self.cursor - count, 0 if self.rows else -1)
-        self.scroll_to(y=max(self.scroll_y - count, 0), animate=False)
-        self._rows_changed()
+        rows = self.rows
+        if indices[-1] == len(indices) - 1:  # the oldest rows, as eviction mostly takes
+            del rows[: len(indices)]
+        else:
+            gone = set(indices)
+            self.rows = rows = [row for i, row in enumerate(rows) if i not in gone]
+        before = self.cursor
+        if self.follow or not rows:
+            self.cursor = len(rows) - 1
+        else:
+            self.cursor = min(before - bisect_left(indices, before), len(rows) - 1)
+        self._rows_changed(shift=self.cursor - before)
 
-    def _rows_changed(self) -> None:
+    def _rows_changed(self, shift: int = 0) -> None:
+        """`shift`: how far the cursor's row moved in the list; the view moves as far."""
         self.virtual_size = Size(self.size.width, len(self.rows) + 1)
         if self.follow:
             self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
+        elif shift:
+            self.scroll_to(y=max(self.scroll_y + shift, 0), animate=False, force=True)
         self.refresh()
 
     # -- cursor ----------------------------------------------------------------------------------
