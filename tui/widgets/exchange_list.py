@@ -161,7 +161,7 @@ class ExchangeList(VirtualList[Exchange]):
         if not gone:
             return
         indices = [i for xid in gone if (i := self._find(xid)) is not None]
-        self.remove(sorted(indices))
+        self.remove_rows(sorted(indices))
         for xid in gone:
             del keys[xid]
         self.marked.difference_update(gone)

@@ -119,7 +119,7 @@ class VirtualList(ScrollView, Generic[T], can_focus=True):
             self.cursor = len(self.rows) - 1
         self._rows_changed()
 
-    def remove(self, indices: Sequence[int]) -> None:
+    def remove_rows(self, indices: Sequence[int]) -> None:
         """Forget the rows at `indices` (ascending; evicted upstream): the cursor keeps its
         row on the same line of the screen, or takes the next row if its own went."""
         if not indices:
