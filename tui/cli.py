@@ -3,9 +3,10 @@
 The composition root. `inspector listen` is the observer: a collector whose events go to the
 outputs (the viewer, the headless log, a session writer). `inspect-proxy` and `inspector demo`
 are hot processes: they serve the traffic and record it into a sink, and start `inspector
-listen` as a child process for everything else (see `tui.observer`). Every failure a user can
-cause (a bad address, a busy port, an unreadable session, an unwritable export path) ends in
-one clear line on stderr and a non-zero exit.
+listen` as a child process for everything else (see `tui.observer`). `open` and `export` read
+a saved session (`tui.saved`). Every failure a user can cause (a bad address, a busy port, an
+unreadable session, an unwritable export path) ends in one clear line on stderr and a non-zero
+exit: 2 for a command line that is wrong (argparse's own) or names a file that is no session.
 """
 
 from __future__ import annotations
@@ -14,22 +15,19 @@ import argparse
 import asyncio
 import errno
 import gc
-import itertools
 import os
-import shlex
 import signal
 import sys
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from inspector import events as ev
 from inspector import runtime, wire
 from inspector.observe.collector import DEFAULT_MAX_PENDING, Collector
-from inspector.observe.session import NotASession, SessionError, read_batches
+from inspector.observe.session import NotASession, SessionError
 from inspector.observe.store import DEFAULT_MAX_BYTES, DEFAULT_MAX_EXCHANGES
 from inspector.observe.websocket import DEFAULT_PER_CONNECTION, DEFAULT_TOTAL
-from tui.console import counted
+from tui import saved
 from tui.outputs import Outputs, task
 
 
@@ -44,7 +42,7 @@ def _add_output_flags(parser: argparse.ArgumentParser) -> None:
         type=_positive,
         default=DEFAULT_MAX_EXCHANGES,
         help=f"viewer: exchanges kept, the oldest evicted past it "
-        f"(default {DEFAULT_MAX_EXCHANGES:,})",
+        f"(default: {DEFAULT_MAX_EXCHANGES:,})",
     )
     parser.add_argument(
         "--store-mib",
@@ -52,7 +50,7 @@ def _add_output_flags(parser: argparse.ArgumentParser) -> None:
         type=_positive,
         default=DEFAULT_MAX_BYTES >> 20,
         help=f"viewer: memory for exchanges (estimated), the oldest evicted past it "
-        f"(default {DEFAULT_MAX_BYTES >> 20})",
+        f"(default: {DEFAULT_MAX_BYTES >> 20})",
     )
 
 
@@ -65,7 +63,7 @@ def _add_capture_flags(parser: argparse.ArgumentParser) -> None:
         type=_positive,
         default=DEFAULT_PER_CONNECTION >> 20,
         help="WebSocket payload kept per connection; later messages keep only their size "
-        f"(default {DEFAULT_PER_CONNECTION >> 20})",
+        f"(default: {DEFAULT_PER_CONNECTION >> 20})",
     )
     parser.add_argument(
         "--ws-keep-total-mib",
@@ -73,7 +71,7 @@ def _add_capture_flags(parser: argparse.ArgumentParser) -> None:
         type=_positive,
         default=DEFAULT_TOTAL >> 20,
         help="WebSocket payload kept across the open connections of one capturing process "
-        f"(default {DEFAULT_TOTAL >> 20})",
+        f"(default: {DEFAULT_TOTAL >> 20})",
     )
 
 
@@ -153,119 +151,83 @@ async def _orphaned(parent: int) -> None:
         await asyncio.sleep(0.5)
 
 
-def _reason(exc: OSError) -> str:
-    """`No such file or directory`, without the `[Errno 2]` and the path said already."""
-    return (exc.strerror or str(exc)).lower()
+class _Help(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Descriptions and examples as written; each option's default shown, unless its help
+    says it already (in words: a byte count as MiB) or there is none to show (an option left
+    unset, a flag that is off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
-class _Nothing(Exception):
-    """Nothing to show or to export: said in one line, with status 1."""
+def _command(
+    commands: Any, name: str, summary: str, description: str, examples: str
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog="examples:\n" + examples,
+        formatter_class=_Help,
+    )
+    return parser
 
 
-def _read(path: Path, damaged: _Damaged) -> Iterator[list[ev.Event]] | None:
-    """The batches of the session at `path`, or None if it holds no events. The first batch is
-    read here, so a file that is no session is refused (NotASession) before any screen or
-    output file opens."""
-    batches = read_batches(path, damaged)
-    first = next(batches, None)
-    if first is None:
-        # The reader takes an empty file for a session whose header is still being written;
-        # given on the command line, it is no session.
-        if path.stat().st_size == 0:
-            raise NotASession(f"{path} is empty: not an inspector session")
-        return None
-    return itertools.chain([first], batches)
+def _version(parser: argparse.ArgumentParser) -> None:
+    from inspector.observe.export import package_version
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
 
 
-async def _open(args: argparse.Namespace) -> None:
-    damaged = _Damaged()
-    try:
-        session = _read(args.file, damaged)
-        if session is None:
-            raise _Nothing(f"{args.file} is an empty session: no events were saved in it")
-        outputs = Outputs(args, reading=True)
-        try:
-            await outputs.run("inspector", str(args.file), session=session)
-        finally:
-            outputs.close()
-    finally:
-        damaged.report()
-
-
-class _Damaged:
-    """Damaged lines of a session (a crash mid-write, then a resumed save), skipped: the first
-    few named on stderr once reading is over (the viewer owns the terminal until then)."""
-
-    SHOWN = 5
-
-    def __init__(self) -> None:
-        self.first: list[str] = []
-        self.count = 0
-
-    def append(self, problem: str) -> None:
-        self.count += 1
-        if len(self.first) < self.SHOWN:
-            self.first.append(problem)
-
-    def report(self) -> None:
-        for problem in self.first:
-            print(f"inspector: skipped a damaged line: {problem}", file=sys.stderr)
-        if self.count > self.SHOWN:
-            more = counted(self.count - self.SHOWN, "more damaged line")
-            print(f"inspector: ... and {more}", file=sys.stderr)
-
-
-def _export(args: argparse.Namespace) -> None:
-    from inspector.observe import export
-    from inspector.observe.exchange import fold
-    from inspector.observe.filters import compile_filter
-
-    if not (args.har or args.curl):
-        raise SystemExit("inspector export: say what to write: --har FILE and/or --curl FILE")
-    keep = compile_filter(args.filter or "")
-    damaged = _Damaged()
-    try:
-        session = _read(args.file, damaged)
-        folded = fold(itertools.chain.from_iterable(session or ()))
-    finally:
-        damaged.report()
-    started = [x for x in folded.values() if x.request is not None]
-    exchanges = [x for x in started if keep(x)]
-    if not started:
-        raise _Nothing(f"nothing to export: {args.file} holds no exchanges")
-    if not exchanges:
-        expression = shlex.quote(args.filter)
-        raise _Nothing(
-            f"nothing to export: no exchange in {args.file} matches --filter {expression}"
-        )
-    # What the viewer's export writes (tui.screens.export), with the same functions.
-    written = []
-    for path, text in ((args.har, export.har_json), (args.curl, export.curl_all)):
-        if path:
-            data = (text(exchanges, redact=args.redact) + "\n").encode()
-            try:
-                with export.open_export(path) as file:
-                    file.write(data)
-            except OSError as exc:
-                raise OSError(f"cannot write {path}: {_reason(exc)}") from None
-            written.append(path)
-    what = counted(len(exchanges), "exchange")
-    print(f"inspector export: {what} written to {' and '.join(written)}", file=sys.stderr)
+_SESSION_FILE = "a session file written by --save"
+_STATUS = """
+exit status: 0 done, 1 %s or an error, 2 FILE is missing, unreadable or no session"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="inspector", description="See what crosses the WSGI/ASGI boundary, live."
+        prog="inspector",
+        description="""\
+See what crosses the WSGI/ASGI boundary of a Python web app, live: the scope or environ,
+every message, streamed chunks, timings and WebSocket messages, from every worker process.
+`inspector COMMAND --help` says more.""",
+        epilog="""examples:
+  inspector listen                      the viewer, for every app wrapped in code
+  inspector run -- uvicorn myapp:app    capture with no code change
+  inspector demo                        a demo app behind inspect-proxy, in the viewer
+  inspector open s.jsonl                reopen a session saved with --save
+  inspector export s.jsonl --har s.har  write it as HAR 1.2""",
+        formatter_class=_Help,
     )
+    _version(parser)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    listen = commands.add_parser("listen", help="collect events from wrapped apps and show them")
+    listen = _command(
+        commands,
+        "listen",
+        "collect events from wrapped apps and show them",
+        """\
+Collect the events of every process wrapped by ASGIInspectorMiddleware or
+WSGIInspectorMiddleware and show them in the viewer, or print a line per exchange
+(--no-tui). The apps find it with no configuration: both sides default to the same per-user
+socket, and both read INSPECTOR_BUS and INSPECTOR_TOKEN.""",
+        """  inspector listen
+  inspector listen --no-tui --save s.jsonl --filter '~c 5xx'
+  inspector listen --bus tcp://127.0.0.1:7999""",
+    )
     listen.add_argument(
         "--bus",
+        metavar="ADDRESS",
         help=f"unix:PATH or tcp://HOST:PORT (default: $INSPECTOR_BUS, else "
         f"{wire.default_address()})",
     )
-    listen.add_argument("--token", default=runtime.token_from_env(), help="peers must present it")
+    listen.add_argument(
+        "--token",
+        default=runtime.token_from_env(),
+        help="peers must present it (default: $INSPECTOR_TOKEN)",  # never the token itself
+    )
     listen.add_argument(
         "--allow-remote",
         action="store_true",
@@ -283,19 +245,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=_positive,
         default=DEFAULT_MAX_PENDING >> 20,
         help="frames begun but not finished, over all peers; past it the peers holding the "
-        f"most are refused (default {DEFAULT_MAX_PENDING >> 20})",
+        f"most are refused (default: {DEFAULT_MAX_PENDING >> 20})",
     )
     _add_output_flags(listen)
     _add_capture_flags(listen)
 
-    open_ = commands.add_parser("open", help="show a saved session")
-    open_.add_argument("file", type=Path)
+    open_ = _command(
+        commands,
+        "open",
+        "show a saved session",
+        "Reopen a session saved with --save: in the viewer, or a line per exchange (--no-tui).",
+        """  inspector open s.jsonl
+  inspector open s.jsonl --no-tui --filter '~m POST'
+"""
+        + _STATUS % "an empty session",
+    )
+    open_.add_argument("file", type=Path, metavar="FILE", help=_SESSION_FILE)
     _add_output_flags(open_)
 
-    export_ = commands.add_parser("export", help="write a saved session as HAR or curl commands")
-    export_.add_argument("file", type=Path)
-    export_.add_argument("--har", metavar="FILE", help="HAR 1.2")
-    export_.add_argument("--curl", metavar="FILE", help="one curl command per exchange")
+    export_ = _command(
+        commands,
+        "export",
+        "write a saved session as HAR or curl commands",
+        """\
+Write the exchanges of a saved session as HAR 1.2 (for browsers' DevTools and HAR viewers)
+and/or as curl commands. Secret headers (Authorization, Cookie, Set-Cookie, ...) are masked
+unless --no-redact; the files are written 0600.""",
+        """  inspector export s.jsonl --har s.har --curl s.sh
+  inspector export s.jsonl --curl s.sh --filter '~u /api/ & ~c 5xx'
+  inspector export s.jsonl --har s.har --no-redact
+"""
+        + _STATUS % "nothing to export",
+    )
+    export_.add_argument("file", type=Path, metavar="FILE", help=_SESSION_FILE)
+    export_.add_argument("--har", metavar="FILE", help="write HAR 1.2 to FILE")
+    export_.add_argument("--curl", metavar="FILE", help="write a curl command per exchange to FILE")
     export_.add_argument(
         "--no-redact",
         dest="redact",
@@ -305,16 +289,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # Masking is the default; `--redact` stays for command lines written before it was.
     export_.add_argument("--redact", action="store_true", default=True, help=argparse.SUPPRESS)
-    export_.add_argument("--filter", metavar="EXPR", help="only exchanges matching EXPR")
+    export_.add_argument(
+        "--filter", metavar="EXPR", help="only the exchanges matching EXPR (the viewer's filters)"
+    )
 
-    demo = commands.add_parser("demo", help="a demo app behind the proxy, with traffic")
+    demo = _command(
+        commands,
+        "demo",
+        "a demo app behind the proxy, with traffic",
+        """\
+A small Starlette app (a JSON API, a form POST, a slow endpoint, an error, Server-Sent
+Events, a WebSocket echo) wrapped by the ASGI middleware, behind inspect-proxy, with gentle
+traffic, in the viewer: each exchange shows twice, as the proxy saw it and as the app did.""",
+        """  inspector demo
+  inspector demo --port 9000 --capture proxy
+  inspector demo --no-tui --duration 10""",
+    )
     from tui import demo as demo_module
 
     demo_module.add_arguments(demo)
     _add_output_flags(demo)
     _add_capture_flags(demo)
-    run_ = commands.add_parser(
-        "run", help="run a server command with capture in every process it starts"
+    run_ = _command(
+        commands,
+        "run",
+        "run a server command with capture in every process it starts",
+        """\
+Run a Python web server command with capture in every process it starts (workers and
+reloaders too), with no change to its code, and show its traffic in the viewer. inspector's
+own flags go before the command.""",
+        """  inspector run -- uvicorn myapp:app --workers 2
+  inspector run -- gunicorn -w 4 myproject.wsgi
+  inspector run --no-tui --save s.jsonl -- python manage.py runserver""",
     )
     from tui import run as run_module
 
@@ -327,9 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "listen":
             run(_listen(args))
         elif args.command == "open":
-            run(_open(args))
+            run(saved.open_session(args))
         elif args.command == "export":
-            _export(args)
+            saved.export(args)
         elif args.command == "run":
             return run_module.run(args)
         else:
@@ -339,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NotASession as exc:  # the file named on the command line: a usage error
         print(f"inspector {args.command}: {exc}", file=sys.stderr)
         return 2
-    except (OSError, SessionError, ValueError, _Nothing) as exc:
+    except (OSError, SessionError, ValueError, saved.Nothing) as exc:
         print(f"inspector {args.command}: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -390,36 +396,35 @@ def _set_soon(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
 def proxy_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="inspect-proxy",
-        description="A reverse proxy that shows every exchange crossing it, byte for byte.",
+        description="""\
+A reverse proxy that shows every exchange crossing it, byte for byte. It forwards to
+--upstream only (never an open proxy), records what passes, and shows it in the viewer, or
+prints a line per exchange (--no-tui). --upstream and --listen take PORT, :PORT, HOST:PORT
+or http://HOST:PORT.""",
+        epilog="""examples:
+  inspect-proxy --upstream :8000
+  inspect-proxy --upstream 127.0.0.1:8000 --listen :9000 --no-tui --save s.jsonl""",
+        formatter_class=_Help,
     )
-    parser.add_argument(
-        "--upstream", required=True, help="PORT, :PORT, HOST:PORT or http://HOST:PORT"
-    )
+    _version(parser)
+    parser.add_argument("--upstream", required=True, help="where to forward requests")
     parser.add_argument("--listen", default="127.0.0.1:8080", help="where to accept connections")
     parser.add_argument(
-        "--body-limit", type=int, default=1 << 20, help="body bytes kept per direction"
+        "--body-limit",
+        metavar="BYTES",
+        type=int,
+        default=1 << 20,
+        help="body bytes kept per direction (default: 1 MiB)",
     )
-    parser.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds to wait for a response (504)"
-    )
-    parser.add_argument(
-        "--idle-timeout", type=float, default=75.0, help="seconds before an idle client is closed"
-    )
-    parser.add_argument(
-        "--header-timeout", type=float, default=60.0, help="seconds to send a request head (408)"
-    )
-    parser.add_argument(
-        "--body-timeout",
-        type=float,
-        default=60.0,
-        help="seconds between two reads of a request body (408)",
-    )
-    parser.add_argument(
-        "--send-timeout",
-        type=float,
-        default=60.0,
-        help="seconds a peer may read nothing of what is sent to it before both are closed",
-    )
+    for flag, default, what in (
+        ("--timeout", 60, "to wait for a response head (504)"),
+        ("--idle-timeout", 75, "before an idle keep-alive connection is closed"),
+        ("--header-timeout", 60, "to send a request head (408)"),
+        ("--body-timeout", 60, "between two reads of a request body (408)"),
+        ("--send-timeout", 60, "a peer may read nothing sent to it before both are closed"),
+    ):
+        help = f"seconds {what} (default: {default} s)"
+        parser.add_argument(flag, metavar="S", type=float, default=float(default), help=help)
     parser.add_argument(
         "--backlog", type=int, default=2048, help="connections waiting to be accepted"
     )

@@ -187,17 +187,24 @@ def _bind_app(port: int) -> socket.socket:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", default="8080", help="where the proxy listens (default 8080)")
+    parser.add_argument("--port", default="8080", help="where the proxy listens")
     parser.add_argument(
-        "--app-port", type=int, default=0, help="the demo app's port (default: any)"
+        "--app-port", metavar="PORT", type=int, default=0, help="the demo app's port (default: any)"
     )
-    parser.add_argument("--pause", type=float, default=0.7, help="seconds between demo requests")
-    parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument(
+        "--pause", metavar="S", type=float, default=0.7, help="seconds between demo requests"
+    )
+    parser.add_argument(
+        "--duration",
+        metavar="S",
+        type=float,
+        help="stop after this many seconds (default: when the viewer quits, or Ctrl-C)",
+    )
     parser.add_argument(
         "--capture",
         choices=["proxy", "asgi", "both"],
         default="both",
-        help="where to capture: at the proxy, in the app (ASGI middleware) or both (default)",
+        help="where to capture: at the proxy, in the app (ASGI middleware) or both",
     )
 
 

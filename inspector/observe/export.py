@@ -49,7 +49,7 @@ def har(
     started = [x for x in exchanges if x.request is not None]
     # Spec, "entries": sorting by startedDateTime is the preferred way to export.
     started.sort(key=lambda x: _wall_time(x.request.wall_time) if x.request else 0.0)
-    version = creator_version if creator_version is not None else _package_version()
+    version = creator_version if creator_version is not None else package_version()
     return {
         "log": {
             "version": "1.2",
@@ -122,8 +122,9 @@ def _open_private(path: str, replace: bool) -> int:
     return fd
 
 
-def _package_version() -> str:
-    from importlib import metadata  # only here: it imports much, and rarely runs
+def package_version() -> str:
+    """The installed package's version (its metadata), or `unknown` when it is not installed."""
+    from importlib import metadata  # only here: capture never needs it
 
     try:
         return metadata.version("inspector")

@@ -1,0 +1,119 @@
+"""`inspector open` and `inspector export`: the commands that read a saved session.
+
+Both read the session in batches and refuse a file that is missing, unreadable or no session
+(`NotASession`: status 2 on the command line) before any screen or output file opens; a
+session with nothing in it is said to be so (`Nothing`: status 1). Damaged lines are skipped
+and named once reading is over. An export is what the viewer's `x` writes, with the same
+functions, masking secrets unless told not to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import shlex
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from inspector import events as ev
+from inspector.observe.session import NotASession, read_batches
+from tui.console import counted
+from tui.outputs import Outputs
+
+
+class Nothing(Exception):
+    """Nothing to show or to export: said in one line, with status 1."""
+
+
+async def open_session(args: argparse.Namespace) -> None:
+    damaged = _Damaged()
+    try:
+        session = _read(args.file, damaged)
+        if session is None:
+            raise Nothing(f"{args.file} is an empty session: no events were saved in it")
+        outputs = Outputs(args, reading=True)
+        try:
+            await outputs.run("inspector", str(args.file), session=session)
+        finally:
+            outputs.close()
+    finally:
+        damaged.report()
+
+
+def export(args: argparse.Namespace) -> None:
+    from inspector.observe import export as exports
+    from inspector.observe.exchange import fold
+    from inspector.observe.filters import compile_filter
+
+    if not (args.har or args.curl):
+        raise SystemExit("inspector export: say what to write: --har FILE and/or --curl FILE")
+    keep = compile_filter(args.filter or "")
+    damaged = _Damaged()
+    try:
+        session = _read(args.file, damaged)
+        folded = fold(itertools.chain.from_iterable(session or ()))
+    finally:
+        damaged.report()
+    started = [x for x in folded.values() if x.request is not None]
+    exchanges = [x for x in started if keep(x)]
+    if not started:
+        raise Nothing(f"nothing to export: {args.file} holds no exchanges")
+    if not exchanges:
+        expression = shlex.quote(args.filter)
+        raise Nothing(
+            f"nothing to export: no exchange in {args.file} matches --filter {expression}"
+        )
+    # What the viewer's export writes (tui.screens.export), with the same functions.
+    written = []
+    for path, text in ((args.har, exports.har_json), (args.curl, exports.curl_all)):
+        if path:
+            data = (text(exchanges, redact=args.redact) + "\n").encode()
+            try:
+                with exports.open_export(path) as file:
+                    file.write(data)
+            except OSError as exc:
+                # `No such file or directory`, without `[Errno 2]` and the path said already.
+                reason = (exc.strerror or str(exc)).lower()
+                raise OSError(f"cannot write {path}: {reason}") from None
+            written.append(path)
+    what = counted(len(exchanges), "exchange")
+    print(f"inspector export: {what} written to {' and '.join(written)}", file=sys.stderr)
+
+
+class _Damaged:
+    """Damaged lines of a session (a crash mid-write, then a resumed save), skipped: the first
+    few named on stderr once reading is over (the viewer owns the terminal until then)."""
+
+    SHOWN = 5
+
+    def __init__(self) -> None:
+        self.first: list[str] = []
+        self.count = 0
+
+    def append(self, problem: str) -> None:
+        self.count += 1
+        if len(self.first) < self.SHOWN:
+            self.first.append(problem)
+
+    def report(self) -> None:
+        for problem in self.first:
+            print(f"inspector: skipped a damaged line: {problem}", file=sys.stderr)
+        if self.count > self.SHOWN:
+            more = counted(self.count - self.SHOWN, "more damaged line")
+            print(f"inspector: ... and {more}", file=sys.stderr)
+
+
+def _read(path: Path, damaged: _Damaged) -> Iterator[list[ev.Event]] | None:
+    """The batches of the session at `path`, or None if it holds no events. The first batch is
+    read here, so a file that is no session is refused (NotASession) before any screen or
+    output file opens."""
+    batches = read_batches(path, damaged)
+    first = next(batches, None)
+    if first is None:
+        # The reader takes an empty file for a session whose header is still being written;
+        # named on the command line, it is no session.
+        if path.stat().st_size == 0:
+            raise NotASession(f"{path} is empty: not an inspector session")
+        return None
+    return itertools.chain([first], batches)
