@@ -119,15 +119,18 @@ async def _listen(args: argparse.Namespace) -> None:
             await collector.start()
         except OSError as exc:
             raise listen_error(exc, str(address), "--bus", "address") from None
+        # SIGTERM stops it as Ctrl-C does, through the `finally` below that removes the
+        # socket file (the default action would end the process on the spot).
+        ended = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, ended.set)
+        waiting.append(task(ended.wait()))
         if args.parent is None:
             print(f"inspector: listening on {collector.address}", file=sys.stderr)
             subtitle = f"listening on {collector.address}"
         else:  # the observer of a hot process (see tui.observer): it decides when to stop
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-            ended = asyncio.Event()
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, ended.set)
             subtitle = args.subtitle or ""
-            waiting += [task(ended.wait()), task(_orphaned(args.parent))]
+            waiting.append(task(_orphaned(args.parent)))
         viewer = task(
             outputs.run(args.title, subtitle, lambda: len(collector.peers), args.replay_base)
         )

@@ -188,3 +188,14 @@ def test_the_app_does_not_care_whether_the_viewer_lives(tmp_path: Path) -> None:
     # the sink kept at most 20 events; the report accounts for every other one.
     assert kept <= 20 + per_request
     assert dropped[0].count + kept == 31 * per_request
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_listen_removes_its_socket_when_stopped(tmp_path: Path, number: signal.Signals) -> None:
+    """Ctrl-C, or SIGTERM (`kill`, a service manager): no socket file is left behind."""
+    with listen(tmp_path) as listener:
+        listener.process.send_signal(number)
+        out, _ = listener.process.communicate(timeout=10)
+    assert not listener.socket.exists()
+    assert listener.process.returncode == 0, out
+    assert "Traceback" not in out
