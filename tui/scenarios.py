@@ -2,8 +2,9 @@
 
 `session()` is a small API's traffic from three worker processes (two ASGI workers and the
 proxy): JSON, forms, HTML, XML, an image, a gzip body, a 404, an app failure, a stream still
-arriving, a request still waiting and a WebSocket chat. `many(count)` yields batches of simple
-exchanges for load tests. Same input, same screen: nothing here reads a clock or draws ids.
+arriving, a request still waiting and a WebSocket chat; `refused()` adds the proxy answering
+502 for an upstream that refused it. `many(count)` yields batches of simple exchanges for load
+tests. Same input, same screen: nothing here reads a clock or draws ids.
 """
 
 from __future__ import annotations
@@ -301,6 +302,19 @@ def _chat(xid: str, start: float) -> _Exchange:
         ev.ExchangeFinished(xid, exchange.at(421.5), "completed", None, ms(1.1), ms(421.5))
     )
     return exchange
+
+
+def refused(xid: str = f"{PROXY}-4", start: float = 3000) -> list[ev.Event]:
+    """The proxy answering 502 itself, as it does when its upstream refuses the connection:
+    a failure named `ConnectionRefusedError`, longer than most column widths."""
+    exchange = scripted(xid, start).request("GET", "/api/stock", query=b"item=2", source="proxy")
+    message = "upstream 127.0.0.1:8000 refused the connection"
+    exchange.events.append(
+        ev.AppFailed(xid, exchange.at(0.4), "ConnectionRefusedError", message, "", False)
+    )
+    headers = ((b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close"))
+    body = f"502 Bad Gateway: {message}\n".encode()
+    return exchange.response(502, "Bad Gateway", headers, [(0.4, body)]).finish(0.5).events
 
 
 def many(count: int, batch: int = 1000, prefix: str = "load") -> Iterator[list[ev.Event]]:

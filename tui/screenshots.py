@@ -18,6 +18,7 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
+from inspector.events import Event
 from tui.app import InspectorApp
 from tui.scenarios import PROXY, WEB1, WEB2, session
 from tui.screens.detail import DetailScreen
@@ -40,9 +41,12 @@ def utc() -> None:
     time.tzset()
 
 
-def scenario_app() -> InspectorApp:
+def scenario_app(*more: list[Event]) -> InspectorApp:
+    """The viewer over the scenario's session, and `more` events after it."""
     app = InspectorApp(title="inspector", subtitle="scenario: session", peers=lambda: 3)
     app.feed(session())
+    for events in more:
+        app.feed(events)
     return app
 
 

@@ -14,7 +14,7 @@ from inspector import events as ev
 from inspector.observe.store import Store
 from tests.tui.pilot import SIZE, hostile, until
 from tui.app import InspectorApp
-from tui.scenarios import PROXY, T0, WALL0, WEB1, WEB2, many, scripted, session
+from tui.scenarios import PROXY, T0, WALL0, WEB1, WEB2, many, refused, scripted, session
 from tui.screens.detail import DetailScreen
 from tui.screens.export import ExportScreen
 from tui.screens.help import HelpScreen
@@ -383,3 +383,45 @@ async def test_an_evicted_row_leaves_wherever_its_start_time_put_it() -> None:
         await until(pilot, lambda: app.store.evicted == 1)
         await pilot.pause()
         assert [x.id for x in rows.rows] == ["c", "b", "d"]
+
+
+def footer_shown(app: InspectorApp) -> list[str]:
+    """The footer's keys a reader can see whole: within the screen, not under the palette's."""
+    keys = list(app.screen.query("FooterKey"))  # Textual's own widget, not exported
+    palette = [k for k in keys if getattr(k, "action", "") == "app.command_palette"]
+    right = min([app.size.width, *(k.region.x for k in palette)])
+    return [
+        getattr(k, "description", "") for k in keys if k not in palette and k.region.right <= right
+    ]
+
+
+@pytest.mark.parametrize("width", [80, 160])
+async def test_the_footer_shows_every_list_key_help_and_quit_first(width: int) -> None:
+    app = InspectorApp()
+    app.feed(session())
+    async with app.run_test(size=(width, 24)) as pilot:
+        await until(pilot, lambda: len(app.exchanges.list.rows) == 16)
+        await pilot.pause()
+        shown = footer_shown(app)
+        assert shown[:2] == ["Help", "Quit"]
+        assert {"Filter", "Mark", "Export", "Replay", "Copy curl", "Clear", "Pause"} <= set(shown)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert footer_shown(app)[:2] == ["Back", "Help"]
+
+
+@pytest.mark.parametrize("width", [120, 160])
+async def test_path_and_info_share_the_width_by_what_they_hold(width: int) -> None:
+    app = InspectorApp()
+    app.feed(session() + refused())
+    async with app.run_test(size=(width, 30)) as pilot:
+        rows = app.exchanges.list
+        await until(pilot, lambda: len(rows.rows) == 17)
+        await pilot.pause()
+        inner = rows.scrollable_content_region.width
+        line = rows.render_row(rows.rows[-1], 16, inner).plain
+        assert line.rstrip().endswith("ConnectionRefusedError"), "the error is shown whole"
+        header = rows.render_header(inner).plain
+        path = header.index("Path")
+        assert header[path:].split()[:2] == ["Path", "Code"]
+        assert "/download/firmware.bin " in rows.render_row(rows.rows[11], 11, inner).plain

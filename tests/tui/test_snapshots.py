@@ -11,6 +11,7 @@ from functools import partial
 
 import pytest
 
+from tui.scenarios import refused
 from tui.screenshots import SIZE, VIEWS, open_view, scenario_app
 
 
@@ -35,3 +36,11 @@ def test_filter_error_inline(snap_compare: Callable[..., bool]) -> None:
     assert snap_compare(
         scenario_app(), press=["f", *"~c 2xx & (~m GET", "enter"], terminal_size=SIZE
     )
+
+
+@pytest.mark.parametrize("width", [80, 160])
+def test_list_shares_the_width_by_content(width: int, snap_compare: Callable[..., bool]) -> None:
+    """80 columns: the footer shows every key, Help and Quit first. 160: the Path column gives
+    the error its cells (ConnectionRefusedError whole), the numbers stay on the right."""
+    before = partial(open_view, exchange_id=None, tab="")
+    assert snap_compare(scenario_app(refused()), run_before=before, terminal_size=(width, 26))

@@ -15,11 +15,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
 from inspector.observe.exchange import Exchange
 from tui.widgets.cells import duration, is_replay, printable, status_cell
 from tui.widgets.detail import RequestPane, ResponsePane
+from tui.widgets.footer import KeyFooter
 from tui.widgets.messages import MessagesPane
 from tui.widgets.timeline import EventList
 from tui.widgets.timing import TimingPane
@@ -36,6 +37,7 @@ class DetailScreen(Screen[None]):
     CSS_PATH = "detail.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("question_mark", "app.help", "Help"),  # first, as on the list: never cut
         Binding("1", "tab('request')", "Request"),
         Binding("2", "tab('response')", "Response"),
         Binding("3", "tab('timing')", "Timing"),
@@ -76,7 +78,7 @@ class DetailScreen(Screen[None]):
                 self.panes.append(messages)
                 with TabPane("Messages", id="messages"):
                     yield messages
-        yield Footer()
+        yield KeyFooter()
 
     def _title(self) -> Text:
         exchange = self.exchange

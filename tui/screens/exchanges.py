@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from inspector.observe.exchange import Exchange
 from inspector.observe.store import Store
@@ -21,7 +21,7 @@ from tui.screens.detail import DetailScreen
 from tui.screens.export import ExportScreen
 from tui.widgets.exchange_list import ExchangeList
 from tui.widgets.filter_bar import FilterBar
-from tui.widgets.footer import StatusBar
+from tui.widgets.footer import KeyFooter, StatusBar
 from tui.widgets.virtual_list import VirtualList
 
 if TYPE_CHECKING:
@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 class ExchangesScreen(Screen[None]):
     CSS_PATH = "exchanges.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
+        # The app's keys again, first: the footer lists keys in this order and cuts what
+        # does not fit, and these two must never be cut.
+        Binding("question_mark", "app.help", "Help"),
+        Binding("q", "app.quit", "Quit"),
         Binding("f,slash", "filter", "Filter"),
         Binding("m", "mark", "Mark"),
         Binding("x", "export", "Export"),
@@ -56,7 +60,7 @@ class ExchangesScreen(Screen[None]):
         yield self.filter_bar
         yield self.list
         yield self.status_bar
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.list.reset()

@@ -20,7 +20,10 @@ from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
 from rich.text import Text
+from textual.geometry import Region
+from textual.strip import Strip
 
+from inspector.events import RequestStarted
 from inspector.observe.exchange import Exchange
 from inspector.observe.store import Store
 from tui.widgets.cells import clock, duration, is_replay, printable, size, status_cell
@@ -28,7 +31,7 @@ from tui.widgets.virtual_list import VirtualList
 
 Filter = Callable[[Exchange], bool]
 
-# name, width, justify: the path takes whatever width is left.
+# name, width, justify; Path and Info (0) share what the others leave, see `_layout`.
 _COLUMNS: tuple[tuple[str, int, str], ...] = (
     ("Time", 12, "left"),
     ("Source", 10, "left"),
@@ -38,29 +41,43 @@ _COLUMNS: tuple[tuple[str, int, str], ...] = (
     ("Duration", 9, "right"),
     ("Req", 9, "right"),
     ("Resp", 9, "right"),
-    ("Info", 15, "left"),
+    ("Info", 0, "left"),
 )
+_PATH, _INFO = 3, 8
 # On a narrow terminal these columns go first, in this order, so the path keeps its room.
 _DROP_ORDER = ("Req", "Info", "Time", "Resp", "Source")
 _PATH_MIN = 24
+_INFO_MIN, _INFO_MAX = 15, 40
 
 
-@functools.lru_cache(maxsize=8)
-def _layout(width: int) -> tuple[tuple[int, int, str], ...]:
-    """(column index, width, justify) of the columns shown at this terminal width."""
+@functools.lru_cache(maxsize=64)
+def _layout(width: int, path_holds: int, info_holds: int) -> tuple[tuple[int, int, str], ...]:
+    """(column index, width, justify) of the columns shown at this terminal width, when the
+    widest path drawn takes `path_holds` cells and the widest info `info_holds`.
+
+    Path and Info share what the other columns leave by what they hold: Info is as wide as
+    its widest (up to `_INFO_MAX`), and at least `_INFO_MIN` while a path would be cut;
+    Path takes the rest. A short path never keeps blank cells that a long error needs."""
     shown = list(range(len(_COLUMNS)))
     dropping = iter(_DROP_ORDER)
 
-    def fixed() -> int:
+    def fixed() -> int:  # every shown column and the space before it, Path and Info at none
         return sum(_COLUMNS[i][1] + 1 for i in shown) + 2
 
-    while width - fixed() < _PATH_MIN:
+    def info_least() -> int:
+        return _INFO_MIN if _INFO in shown else 0
+
+    while width - fixed() - info_least() < _PATH_MIN:
         name = next(dropping, None)
         if name is None:
             break
         shown.remove(next(i for i, column in enumerate(_COLUMNS) if column[0] == name))
-    path_width = max(width - fixed(), 8)
-    return tuple((i, _COLUMNS[i][1] or path_width, _COLUMNS[i][2]) for i in shown)
+    room = width - fixed()
+    info = 0
+    if _INFO in shown:
+        info = min(info_holds, _INFO_MAX, max(room - path_holds, _INFO_MIN))
+    widths = {_PATH: max(room - info, 8), _INFO: info}
+    return tuple((i, _COLUMNS[i][1] or widths[i], _COLUMNS[i][2]) for i in shown)
 
 
 _METHOD_STYLE = {"GET": "cyan", "POST": "green", "PUT": "yellow", "PATCH": "yellow"}
@@ -89,6 +106,9 @@ class ExchangeList(VirtualList[Exchange]):
         in the order they arrived, which is the order the store evicts them in."""
         self._arrived = 0
         self._latest = 0.0
+        self._holds = _HEADER_HOLDS
+        """Cells of the widest path and info drawn since the list was last reset or filtered:
+        the columns only grow while rows pass, so they do not shift with every scroll."""
 
     # -- folding batches in ----------------------------------------------------------------------
 
@@ -181,6 +201,7 @@ class ExchangeList(VirtualList[Exchange]):
             rows = [exchange for exchange in self.store if _matches(predicate, exchange)]
         rows.sort(key=self._key)  # nearly in order already: a linear pass, mostly
         self.predicate = predicate
+        self._holds = _HEADER_HOLDS
         self.set_rows(rows, keep=keep)
 
     def reset(self) -> None:
@@ -206,6 +227,19 @@ class ExchangeList(VirtualList[Exchange]):
 
     # -- rendering -------------------------------------------------------------------------------
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Measure the rows about to be drawn first, so every line of a frame has one layout.
+        top = int(self.scroll_y)
+        path, info = self._holds
+        for row in self.rows[top : top + self.size.height]:
+            if row.request is not None:
+                path = max(path, cell_len(_shown(_path(row.request))))
+            info = max(info, cell_len(_shown(_info(row)[0])))
+        if (path, info) != self._holds:
+            self._holds = (path, info)
+            self.refresh()  # lines outside `crop` were drawn with the narrower layout
+        return super().render_lines(crop)
+
     def render_header(self, width: int) -> Text:
         cells = [(name, "") for name, _, _ in _COLUMNS]
         return self._line("  ", cells, width)
@@ -218,13 +252,12 @@ class ExchangeList(VirtualList[Exchange]):
         origin = self.store.origin(row.id)
         # The pid tells workers apart; the name is in the detail view.
         source = request.source if origin is None else f"{request.source} {origin.pid}"
-        path = request.path + ("?" + request.query.decode("latin-1") if request.query else "")
         status, status_style = status_cell(row)
         cells = [
             (clock(request.wall_time), "dim"),
             (source, "dim"),
             (request.method, _METHOD_STYLE.get(request.method, "magenta")),
-            (path, ""),
+            (_path(request), ""),
             (status, status_style),
             (duration(row.duration_ns), ""),
             (size(row.request_body.size) if row.request_body.size else "", "dim"),
@@ -236,21 +269,32 @@ class ExchangeList(VirtualList[Exchange]):
     def _line(self, flags: str, cells: list[tuple[str, str]], width: int) -> Text:
         line = Text(no_wrap=True)
         line.append(flags, "bold yellow")
-        for index, column_width, justify in _layout(width):
+        for index, column_width, justify in _layout(width, *self._holds):
             value, style = cells[index]
             line.append(" ")
             line.append(_fit(value, column_width, justify), style)
         return line
 
 
+_HEADER_HOLDS = (len("Path"), len("Info"))
+
+
+def _path(request: RequestStarted) -> str:
+    return request.path + ("?" + request.query.decode("latin-1") if request.query else "")
+
+
 def _fit(value: str, width: int, justify: str) -> str:
     """`value` made safe and exactly `width` cells wide (a CJK character takes two)."""
-    value = printable(value).replace("\t", " ")
+    value = _shown(value)
     cells = cell_len(value)
     if cells > width:
         return set_cell_size(value, width - 1) + "…"
     pad = " " * (width - cells)
     return pad + value if justify == "right" else value + pad
+
+
+def _shown(value: str) -> str:
+    return printable(value).replace("\t", " ")
 
 
 def _info(exchange: Exchange) -> tuple[str, str]:

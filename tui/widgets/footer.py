@@ -1,7 +1,8 @@
-"""The status bar above the key footer: live or paused, workers, counts, drops and evictions.
+"""The status bar above the key footer (live or paused, workers, counts, drops and evictions),
+and the key footer itself.
 
-It reads the app's state when told to (after each coalesced batch) and once a second for the
-number of connected workers, which changes without any event.
+The status bar reads the app's state when told to (after each coalesced batch) and once a
+second for the number of connected workers, which changes without any event.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual.widgets import Static
+from textual import events
+from textual.widgets import Footer, Static
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +65,17 @@ class StatusBar(Static):
 
     def show(self, status: Status) -> None:
         self.update(status_text(status))
+
+
+class KeyFooter(Footer):
+    """Textual's key footer, tighter on a narrow terminal: compact, and without the command
+    palette's key (the help lists it), so that 80 columns show every key of the list."""
+
+    NARROW = 100
+
+    def on_resize(self, event: events.Resize) -> None:
+        narrow = event.size.width < self.NARROW
+        if narrow != self.compact:
+            self.compact = narrow
+            self.show_command_palette = not narrow
+            self.call_after_refresh(self.recompose)
