@@ -124,6 +124,9 @@ async def main(args: argparse.Namespace) -> None:
     from tui.cli import _set_soon, listen_error
     from tui.observer import ObserverChild
 
+    # Bound here, not by uvicorn: it would log a busy port (at a level we silence) and exit.
+    # First, so a busy port leaves nothing behind (the observer makes a directory).
+    app_socket = _bind_app(args.app_port)
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
@@ -131,8 +134,6 @@ async def main(args: argparse.Namespace) -> None:
     observer = ObserverChild(args, name="inspector demo", on_stop=lambda: _set_soon(loop, stopped))
     sink = observer.sink
     app = demo_app(sink if args.capture in ("asgi", "both") else None)
-    # Bound here, not by uvicorn: it would log a busy port (at a level we silence) and exit.
-    app_socket = _bind_app(args.app_port)
     config = uvicorn.Config(app, log_level="critical")
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve(sockets=[app_socket]))
