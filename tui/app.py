@@ -260,6 +260,6 @@ class InspectorApp(App[None]):
         yield SystemCommand("Keys and filters", "Show the help", self.action_help)
         if isinstance(screen, ExchangesScreen):  # these act on the list: offered only there
             yield SystemCommand("Filter exchanges", "Open the filter bar", screen.action_filter)
-            yield SystemCommand("Clear", "Forget every exchange", self.clear)
+            yield SystemCommand("Clear", "Forget every exchange", screen.action_clear)
             yield SystemCommand("Export", "Marked exchanges, else all shown", screen.action_export)
             yield SystemCommand("Follow", "Jump to the newest exchange", screen.action_follow)

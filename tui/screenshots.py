@@ -69,7 +69,7 @@ async def open_view(pilot: Pilot[None], exchange_id: str | None, tab: str) -> No
     if not isinstance(screen, DetailScreen) or screen.exchange.id != exchange_id:
         raise RuntimeError(f"expected the detail of {exchange_id}, got {screen!r}")
     if tab == "messages":
-        await pilot.press("down")  # the "joined" message: its JSON pretty-printed below
+        await pilot.press("home", "down")  # the "joined" message: its JSON pretty-printed below
     await pilot.pause()
 
 

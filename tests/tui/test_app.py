@@ -7,7 +7,8 @@ import threading
 import msgspec
 import pytest
 from rich.cells import cell_len
-from textual.widgets import Input
+from textual.containers import VerticalScroll
+from textual.widgets import Input, Static
 
 import tui.app
 from inspector import events as ev
@@ -15,6 +16,7 @@ from inspector.observe.store import Store
 from tests.tui.pilot import SIZE, hostile, until
 from tui.app import InspectorApp
 from tui.scenarios import PROXY, T0, WALL0, WEB1, WEB2, many, refused, scripted, session
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.detail import DetailScreen
 from tui.screens.export import ExportScreen
 from tui.screens.help import HelpScreen
@@ -169,13 +171,25 @@ async def test_pause_holds_events_and_resume_folds_them() -> None:
         assert "LIVE" in status(app)
 
 
-async def test_clear_forgets_everything_and_new_events_still_arrive() -> None:
+async def test_clear_asks_first_then_forgets_everything_and_new_events_still_arrive() -> None:
     app = InspectorApp()
     app.feed(session())
     async with app.run_test(size=SIZE) as pilot:
         rows = app.exchanges.list
         await until(pilot, lambda: len(rows.rows) == 16)
         await pilot.press("c")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "16 exchanges" in str(app.screen.query_one("#question", Static).render())
+        await pilot.press("n")
+        assert app.screen is app.exchanges
+        assert len(app.store) == 16, "not cleared: the user said no"
+        await pilot.press("c", "escape")
+        assert len(app.store) == 16
+        await pilot.press("c", "enter")  # the focus starts on No
+        assert app.screen is app.exchanges
+        assert len(app.store) == 16
+        await pilot.press("c", "y")
+        assert app.screen is app.exchanges
         assert len(app.store) == 0
         assert rows.rows == []
         assert "0/0 shown" in status(app)
@@ -200,6 +214,8 @@ async def test_help_opens_and_closes_and_q_quits() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
+        frame = app.screen.query_one(VerticalScroll)
+        assert frame.border_subtitle == "escape, q or ? closes this help"
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         await pilot.press("q")

@@ -279,3 +279,48 @@ async def test_a_detail_open_when_the_list_is_cleared_says_so() -> None:
         app.clear()
         assert screen.forgotten
         assert "evicted" in text_of(screen.query_one("#detail-title", Static))
+
+
+async def test_enter_on_a_websocket_opens_its_messages_following_the_newest() -> None:
+    app = InspectorApp()
+    app.feed(session())
+    async with app.run_test(size=SIZE) as pilot:
+        rows = app.exchanges.list
+        await until(pilot, lambda: len(rows.rows) == 16)
+        xid = f"{PROXY}-3"
+        rows.move_cursor(next(i for i, x in enumerate(rows.rows) if x.id == xid))
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, DetailScreen)
+        assert screen.query_one(TabbedContent).active == "messages"
+        pane = screen.query_one(MessagesPane)
+        messages = pane.query_one(MessageList)
+        assert messages.cursor == 10, "the newest message, as the list shows the newest row"
+        assert messages.follow
+        for n in range(30):  # more than fit: the newest must stay in view
+            at = T0 + (5 + n) * 10**9
+            app.feed([ev.WebSocketMessage(xid, at, "server", f"news {n}", None, 7)])
+        await until(pilot, lambda: len(messages.rows) == 41)
+        await pilot.pause()
+        assert messages.current is messages.rows[-1]
+        assert "news 29" in text_of(pane.query_one(".expanded", Static))
+        last_line = int(messages.scroll_y) + messages.scrollable_content_region.height - 1
+        assert last_line >= 41, "scrolled to the newest message"
+        await pilot.press("up")
+        held = messages.current
+        app.feed([ev.WebSocketMessage(xid, T0 + 99 * 10**9, "client", "late", None, 4)])
+        await until(pilot, lambda: len(messages.rows) == 42)
+        assert messages.current is held, "moved up: new messages do not move the reader"
+
+
+async def test_5_on_an_http_exchange_says_why_nothing_opens() -> None:
+    app = InspectorApp()
+    app.feed(session())
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(app.exchanges.list.rows) == 16)
+        await pilot.press("home", "enter", "5")
+        screen = app.screen
+        assert isinstance(screen, DetailScreen)
+        assert screen.query_one(TabbedContent).active == "response"
+        said = [n.message for n in app._notifications]
+        assert any("WebSocket" in message for message in said), said

@@ -42,16 +42,20 @@ class DetailScreen(Screen[None]):
         Binding("2", "tab('response')", "Response"),
         Binding("3", "tab('timing')", "Timing"),
         Binding("4", "tab('events')", "Events"),
-        Binding("5", "tab('messages')", "Messages"),
+        Binding("5", "tab('messages')", "Messages"),  # a WebSocket's; for HTTP, the next one
+        Binding("5", "no_messages", show=False),
         Binding("r", "replay", "Replay"),
         Binding("y", "copy_curl", "Copy curl"),
     ]
 
-    def __init__(self, exchange: Exchange, *, tab: str = "response") -> None:
+    def __init__(self, exchange: Exchange, *, tab: str | None = None) -> None:
+        """`tab`: the one to open on; by default a WebSocket's Messages, else the Response."""
         super().__init__()
         self.exchange = exchange
         self.forgotten = False
-        self.initial = tab if tab != "messages" or exchange.is_websocket else "response"
+        if tab is None or (tab == "messages" and not exchange.is_websocket):
+            tab = "messages" if exchange.is_websocket else "response"
+        self.initial = tab
 
     @property
     def inspector(self) -> InspectorApp:
@@ -110,6 +114,8 @@ class DetailScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "tab" and parameters == ("messages",):
             return self.exchange.is_websocket
+        if action == "no_messages":
+            return not self.exchange.is_websocket
         return True
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -120,8 +126,12 @@ class DetailScreen(Screen[None]):
 
     def action_tab(self, tab: str) -> None:
         if tab == "messages" and not self.exchange.is_websocket:
+            self.action_no_messages()
             return
         self.query_one(TabbedContent).active = tab
+
+    def action_no_messages(self) -> None:
+        self.notify("no Messages tab: only a WebSocket exchange has messages; this is HTTP")
 
     def action_replay(self) -> None:
         self.inspector.replay(self.exchange)

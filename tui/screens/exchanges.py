@@ -17,6 +17,7 @@ from textual.widgets import Header
 
 from inspector.observe.exchange import Exchange
 from inspector.observe.store import Store
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.detail import DetailScreen
 from tui.screens.export import ExportScreen
 from tui.widgets.exchange_list import ExchangeList
@@ -124,4 +125,16 @@ class ExchangesScreen(Screen[None]):
         self.inspector.update_status()
 
     def action_clear(self) -> None:
-        self.inspector.clear()
+        """Forget every exchange, once the user says yes: there is no undo."""
+        app = self.inspector
+        count = len(app.store)
+        question = f"Clear all {count:,} exchange{'s' * (count != 1)}?"
+        if app.held:
+            question += f" The {len(app.held):,} events held while paused go too."
+        question += " What arrives afterwards is listed as usual."
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                app.clear()
+
+        self.app.push_screen(ConfirmScreen(question, "Clear"), answered)

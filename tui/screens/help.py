@@ -22,10 +22,11 @@ KEYS = (
     ("x", "export marked, else shown: HAR or curl"),
     ("r", "replay the request (shown as a new ↻ exchange)"),
     ("y", "copy the request as curl"),
-    ("c", "clear the list"),
+    ("c", "clear the list (asks first)"),
     ("ctrl+p", "command palette"),
     ("?  q", "this help  /  quit"),
 )
+CLOSING = "escape, q or ? closes this help"
 FILTERS = (
     ("~m GET", "method"),
     ("~c 404  ~c 5xx", "status code or class"),
@@ -62,7 +63,8 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
+        with VerticalScroll() as box:
+            box.border_subtitle = CLOSING  # on the frame: in sight however far it scrolls
             yield Static(_table("Keys", KEYS))
             yield Static(Text())
             yield Static(_table("Filters", FILTERS))

@@ -2,7 +2,8 @@
 
 Rows show the direction, time since the handshake, size and a preview (text, or hex for
 bytes); the message under the cursor is shown in full below (JSON pretty-printed). The list
-is a `VirtualList` that appends as messages arrive, so the reader's position never jumps; its
+is a `VirtualList` that appends as messages arrive and follows them while the cursor is on
+the newest, as the exchange list does; moved up, the reader's position never jumps. Its
 own filter (a case-insensitive regex over the preview, `>` for client-only, `<` for
 app-only) keeps the matching messages. The close code and reason head the pane.
 """
@@ -101,9 +102,7 @@ class MessagesPane(Vertical):
             yield Static(classes="expanded")
 
     def on_mount(self) -> None:
-        self.list.follow = False
-        self.show(self.exchange)
-        self.list.move_cursor(0)
+        self.show(self.exchange)  # following, as the exchange list does: the newest in view
 
     def show(self, exchange: Exchange) -> None:
         self.exchange = exchange
