@@ -6,10 +6,9 @@ many times this process's iterables were closed, so bare and wrapped can be comp
 
 from __future__ import annotations
 
+import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 from inspector import WSGIInspectorMiddleware
@@ -17,8 +16,9 @@ from tests.apps.recording import recording_bus
 
 StartResponse = Callable[..., Callable[[bytes], object]]
 CLOSES = {"count": 0}
-FILE = Path(tempfile.gettempdir()) / "inspector-file-wrapper.txt"
-FILE.write_bytes(b"file wrapper contents\n" * 100)
+FILE_CONTENTS = b"file wrapper contents\n" * 100
+FILE_ENV = "INSPECTOR_TEST_FILE"
+"""Names the file `/file` sends: the test writes it into its own temporary directory."""
 
 
 class Closing:
@@ -104,7 +104,7 @@ def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[byte
         return _restart(start_response)
     if path == "/file":
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2200")])
-        return environ["wsgi.file_wrapper"](open(FILE, "rb"), 1024)
+        return environ["wsgi.file_wrapper"](open(os.environ[FILE_ENV], "rb"), 1024)
     if path == "/closing":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return Closing([b"one", b"two"])

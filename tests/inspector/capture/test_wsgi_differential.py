@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from inspector import events as ev
-from tests.apps.wsgi_apps import FILE
+from tests.apps.wsgi_apps import FILE_CONTENTS, FILE_ENV
 from tests.servers import Server, raw_request, serve, without_date
 
 SERVERS = ["gunicorn", "wsgiref"]
@@ -21,9 +22,12 @@ def servers(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Server]]:
     tmp = tmp_path_factory.mktemp(request.param)
+    sent = tmp / "file-wrapper.txt"
+    sent.write_bytes(FILE_CONTENTS)
+    env = {FILE_ENV: str(sent)}
     with (
-        serve(request.param, "tests.apps.wsgi_apps:app", tmp) as bare,
-        serve(request.param, "tests.apps.wsgi_apps:wrapped", tmp) as wrapped,
+        serve(request.param, "tests.apps.wsgi_apps:app", tmp, env) as bare,
+        serve(request.param, "tests.apps.wsgi_apps:wrapped", tmp, env) as wrapped,
     ):
         yield {"bare": bare, "wrapped": wrapped}
 
@@ -188,7 +192,9 @@ def test_write_restart_file_and_close_events(servers: dict[str, Server]) -> None
     )
     filed = wrapped.exchange_events(marks["/file"])
     sent = next(e for e in filed if isinstance(e, ev.ResponseFileSent))
-    assert (sent.via, sent.path) == ("wsgi.file_wrapper", str(FILE))
+    assert sent.via == "wsgi.file_wrapper"
+    assert sent.path is not None
+    assert Path(sent.path).read_bytes() == FILE_CONTENTS  # the test's own file, in its tmp dir
     assert not any(isinstance(e, ev.ResponseBodyChunk) for e in filed)  # never read by capture
     closing = wrapped.exchange_events(marks["/closing"])
     assert kinds(closing)[-3:] == ["ResponseBodyChunk", "IterableClosed", "ExchangeFinished"]
