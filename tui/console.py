@@ -132,6 +132,10 @@ class LineFormat:
         dropped = counted(event.count, "event")
         return f"{self.yellow}{dropped} dropped ({_safe(event.where)}){self.off}"
 
+    def capture_failed(self, event: ev.CaptureFailed) -> str:
+        where = _safe(f"{event.where} {event.exchange_id}".strip())
+        return f"{self.yellow}capture failed ({where}): {_safe(event.error)}{self.off}"
+
     def lines_dropped(self, count: int) -> str:
         dropped = counted(count, "line")
         return f"{self.yellow}{dropped} dropped: the output could not keep up{self.off}"
@@ -393,6 +397,8 @@ class ConsoleLog:
         summaries = self._summaries
         for event in cast("Sequence[ev.AnyEvent]", events):
             xid = event.exchange_id
+            if type(event) is ev.CaptureFailed:
+                lines.append(self.format.capture_failed(event))
             if type(event) is ev.ExchangeFinished:
                 summary = summaries.pop(xid, None)
                 if summary is not None:
@@ -418,6 +424,8 @@ class ConsoleLog:
         exchanges = self._exchanges
         for event in events:
             xid = event.exchange_id
+            if type(event) is ev.CaptureFailed:
+                lines.append(self.format.capture_failed(event))
             if not xid:
                 self._other(event, lines)
                 continue

@@ -87,6 +87,8 @@ class Store:
         """Exchanges dropped to stay within bounds."""
         self.events_dropped = 0
         """Events that capture points or sinks reported as dropped (`EventsDropped`)."""
+        self.capture_failures = 0
+        """`CaptureFailed` events: capture went wrong, or the observer could not read a record."""
         self.events_seen = 0
 
     def __len__(self) -> int:
@@ -112,6 +114,8 @@ class Store:
         added = 0  # bytes, summed here rather than on the store per event
         for event in events:
             self.events_seen += 1
+            if type(event) is ev.CaptureFailed:
+                self.capture_failures += 1
             xid = event.exchange_id
             if not xid:
                 self._note(event)

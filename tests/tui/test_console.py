@@ -104,12 +104,16 @@ def test_drops_and_peers_have_lines_of_their_own() -> None:
         ev.EventsDropped("", 1, 3, 10, "bus"),
         ev.PeerDisconnected("", 2, "0a1b2c", "disconnected"),
         ev.PeerDisconnected("", 3, "ffff", "lost"),
+        ev.CaptureFailed("", 4, "observer", "AsgiScope: Expected `int`, got `str`"),
+        ev.CaptureFailed("0a1b2c-7", 5, "asgi", "TypeError: boom"),
     ]
     assert printed(events) == [
         "gunicorn[4242] on web-1 connected",
         "3 events dropped (bus)",
         "gunicorn[4242] disconnected",
         "peer ffff lost",
+        "capture failed (observer): AsgiScope: Expected `int`, got `str`",
+        "capture failed (asgi 0a1b2c-7): TypeError: boom",
     ]
 
 

@@ -60,8 +60,11 @@ def test_origins_connections_and_drops() -> None:
             started("aa11-1"),
             ev.EventsDropped("", 2, 7, 7, "sink"),
             ev.PeerDisconnected("", 3, "bb22", "disconnected"),
+            ev.CaptureFailed("", 4, "observer", "AsgiScope: bad"),
+            ev.CaptureFailed("aa11-1", 5, "asgi", "TypeError: boom"),
         ]
     )
+    assert store.capture_failures == 2
     assert store.origin("aa11-1") == Origin("web-1", 101, "gunicorn")
     assert str(store.origin("aa11-1")) == "gunicorn[101]"
     assert store.origin("cc33-1") is None
