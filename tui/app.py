@@ -63,13 +63,21 @@ class InspectorApp(App[None]):
         subtitle: str = "",
         peers: Callable[[], int] | None = None,
         replay_base: str | None = None,
+        listening: str | None = None,
+        saved: bool = False,
     ) -> None:
+        """`peers`: how many processes send events now; `replay_base`: where replays go (else
+        to the host each request names); `listening`: the address apps send events to (`inspector
+        listen`), which an empty list shows with how to connect an app; `saved`: the events
+        come from a session file (`inspector open`): not live, nothing to pause."""
         super().__init__()
         self.store = store if store is not None else Store()
         self.title = title
         self.sub_title = self._subtitle = subtitle
         self.peers = peers
         self.replay_base = replay_base
+        self.listening = listening
+        self.saved = saved
         self.paused = False
         self.held: list[Event] = []
         self.discarded = 0
@@ -82,7 +90,7 @@ class InspectorApp(App[None]):
         self._timer: Timer | None = None
 
     def get_default_screen(self) -> Screen[None]:
-        return ExchangesScreen(self.store)
+        return ExchangesScreen(self.store, listening=self.listening, saved=self.saved)
 
     @property
     def exchanges(self) -> ExchangesScreen:
@@ -100,6 +108,7 @@ class InspectorApp(App[None]):
             self._live = True
             self._notified = True
         self._fold_pending()
+        self.update_status()  # even with nothing to fold: the status bar is never blank
 
     def on_unmount(self) -> None:
         with self._lock:
@@ -180,10 +189,16 @@ class InspectorApp(App[None]):
             filter_text=str(predicate) if predicate is not None else "",
             following=exchanges.follow,
             forgotten=getattr(self.store, "forgotten", 0),
+            saved=self.saved,
         )
         screen.status_bar.show(status)
 
     # -- actions ---------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_pause":  # a saved session: nothing arrives that could be held
+            return not self.saved
+        return True
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
@@ -256,7 +271,8 @@ class InspectorApp(App[None]):
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Pause or resume", "Hold incoming events", self.action_toggle_pause)
+        if not self.saved:
+            yield SystemCommand("Pause or resume", "Hold incoming events", self.action_toggle_pause)
         yield SystemCommand("Keys and filters", "Show the help", self.action_help)
         if isinstance(screen, ExchangesScreen):  # these act on the list: offered only there
             yield SystemCommand("Filter exchanges", "Open the filter bar", screen.action_filter)

@@ -45,10 +45,10 @@ class ExchangesScreen(Screen[None]):
         Binding("end,G", "follow", "Follow", show=False),
     ]
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, listening: str | None = None, saved: bool = False) -> None:
         super().__init__()
         self.store = store
-        self.list = ExchangeList(store, id="exchanges")
+        self.list = ExchangeList(store, listening=listening, saved=saved, id="exchanges")
         self.filter_bar = FilterBar()
         self.status_bar = StatusBar()
 

@@ -96,9 +96,20 @@ class ExchangeList(VirtualList[Exchange]):
     """
     BINDINGS: ClassVar = []
 
-    def __init__(self, store: Store, *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        listening: str | None = None,
+        saved: bool = False,
+        id: str | None = None,
+    ) -> None:
+        """`listening`: the address apps send to, said while nothing is listed; `saved`: the
+        exchanges come from a session file (see `InspectorApp`)."""
         super().__init__(id=id)
         self.store = store
+        self.listening = listening
+        self.saved = saved
         self.predicate: Filter | None = None
         self.marked: set[str] = set()
         self._keys: OrderedDict[str, tuple[float, int]] = OrderedDict()
@@ -239,6 +250,32 @@ class ExchangeList(VirtualList[Exchange]):
             self._holds = (path, info)
             self.refresh()  # lines outside `crop` were drawn with the narrower layout
         return super().render_lines(crop)
+
+    def empty_lines(self) -> list[Text]:
+        """Why the list is empty, and what would fill it."""
+        store = self.store
+        if len(store):
+            return [Text(f"No exchange of the {len(store):,} matches {self.predicate}.", "bold")]
+        if self.saved:
+            return [Text("This saved session holds no exchanges.", "bold")]
+        lines = [Text("No exchanges yet.", "bold")]
+        if self.listening is not None:
+            lines.append(
+                Text.assemble(
+                    f"Listening on {self.listening}. To connect an app, wrap it in ",
+                    ("ASGIInspectorMiddleware", "bold cyan"),
+                    " (or ",
+                    ("WSGIInspectorMiddleware", "bold cyan"),
+                    ") from inspector and start it with ",
+                    (f"INSPECTOR_BUS={self.listening}", "bold cyan"),
+                )
+            )
+        workers = sorted(str(store.origins[prefix]) for prefix in store.connected)
+        if workers:
+            lines.append(Text(f"Connected, waiting for a first request: {', '.join(workers)}"))
+        elif self.listening is not None:
+            lines.append(Text("No app is connected.", "dim"))
+        return lines
 
     def render_header(self, width: int) -> Text:
         cells = [(name, "") for name, _, _ in _COLUMNS]

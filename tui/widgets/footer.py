@@ -29,11 +29,16 @@ class Status:
     following: bool
     forgotten: int = 0
     """Late events of exchanges already evicted or cleared, which the store dropped."""
+    saved: bool = False
+    """The exchanges come from a session file: nothing live, nothing to pause."""
 
 
 def status_text(status: Status) -> Text:
     text = Text()
-    if status.paused:
+    if status.saved:
+        text.append(" ■ SAVED ", "bold reverse blue")
+        text.append(" session", "dim")
+    elif status.paused:
         text.append(" ⏸ PAUSED ", "bold reverse yellow")
         text.append(f" {status.held:,} events held", "yellow")
         if status.discarded:

@@ -88,6 +88,10 @@ class VirtualList(ScrollView, Generic[T], can_focus=True):
     def render_row(self, row: T, index: int, width: int) -> Text:
         raise NotImplementedError
 
+    def empty_lines(self) -> list[Text]:
+        """What to say while there are no rows: paragraphs, wrapped to the width."""
+        return []
+
     # -- rows ------------------------------------------------------------------------------------
 
     @property
@@ -245,6 +249,8 @@ class VirtualList(ScrollView, Generic[T], can_focus=True):
             style = self.get_component_rich_style("virtual-list--header")
             return self._strip(header, width, base + style)
         index = int(self.scroll_y) + y - 1
+        if not self.rows and 0 < index <= len(lines := self._empty(width)):
+            return self._strip(lines[index - 1], width, base)
         if index >= len(self.rows):
             return Strip.blank(width, base)
         row = self.rows[index]
@@ -254,6 +260,12 @@ class VirtualList(ScrollView, Generic[T], can_focus=True):
             if not self._seen or self._seen[-1][1] is not row:
                 self._seen.append((time.monotonic(), row))
         return self._strip(self.render_row(row, index, width), width, base)
+
+    def _empty(self, width: int) -> list[Text]:
+        lines: list[Text] = []
+        for paragraph in self.empty_lines():
+            lines += (Text(" ") + line for line in paragraph.wrap(self.app.console, width - 2))
+        return lines
 
     def _strip(self, text: Text, width: int, style: Style) -> Strip:
         text.no_wrap = True
