@@ -10,8 +10,10 @@ clock. What it observes it records (`inspector.records`), raw, as the relay's on
 
 The rules, in the order a connection meets them:
 - Bytes are forwarded exactly as read, but a request head only once whole and checked
-  (`read_request`): malformed 400, another host 421, CONNECT 405, each closing this client's
-  connection only. Empty lines before a request are held with it, never forwarded alone.
+  (`read_request`): malformed 400, another host 421, CONNECT 405, a request that came back
+  to this proxy through its own upstream connection 508 (`came_back`), each closing this
+  client's connection only. Empty lines before a request are held with it, never forwarded
+  alone.
 - One request at a time (pipeline depth 1, as nginx): the bytes after a request are held
   until its response is complete, and reading pauses if they pass `HOLD_LIMIT`. Memory per
   connection is bounded, and a response is never queued behind another.
@@ -49,7 +51,7 @@ from inspector.proxy.http1 import (
     tokens,
 )
 from inspector.proxy.request import IDEMPOTENT, read_request
-from inspector.proxy.state import Flight, Shared, record_body
+from inspector.proxy.state import Address, Flight, Shared, record_body
 from inspector.proxy.tunnel import Tunnel
 from inspector.records import (
     BODY_READ,
@@ -116,9 +118,11 @@ class Connection:
         self,
         shared: Shared,
         io: Io,
-        client: tuple[str, int] | None,
+        client: Address | None,
         clock: Callable[[], int] = now_ns,
+        local: Address | None = None,
     ) -> None:
+        """`client`: the client's address; `local`: the proxy's end of its connection."""
         self.shared = shared
         self.io = io
         self.clock = clock
@@ -131,6 +135,7 @@ class Connection:
         self._send_ns = int(config.send_timeout * 1e9)
         shared.count += 1
         self.client = client
+        self.link = (client, local) if client is not None and local is not None else None
         self.snapshot: dict[str, JSON] = {"upstream": shared.upstream, "connection": shared.count}
         self.reader = MessageReader(self)
         self.request: Flight | None = None  # the request being read
@@ -222,6 +227,9 @@ class Connection:
     def head(self, data: bytes, start: int, end: int) -> tuple[int, int]:
         self.head_at = 0
         shared = self.shared
+        if self.came_back():
+            message = f"this request came back to this proxy: upstream {shared.upstream} leads here"
+            raise ProtocolError(f"{message} (a forwarding loop)", 508)
         request = read_request(data, start, end, shared.authorities, shared.upstream)
         method = request.method
         flight = Flight(new_exchange_id(), method == b"HEAD", shared.body_limit)
@@ -254,6 +262,22 @@ class Connection:
             self.read_at = at
             self._arm(at + self._body_ns)
         return request.framing, request.length
+
+    def came_back(self) -> bool:
+        """This connection is an upstream connection of a proxy of this process, which relays
+        for a chain of connections that starts at this proxy: what it brings went through
+        here already, and forwarding it again would go round for ever, each turn on a new
+        connection. Proxies chained on purpose (A to B to the app) are no loop: the chain
+        from B's client connection does not lead back to B."""
+        upstreams, link = self.shared.upstreams, self.link
+        for _ in range(len(upstreams)):  # a chain passes each connection once at most
+            hop = upstreams.get(link) if link is not None else None
+            if hop is None:
+                return False
+            if hop[0] is self.shared:
+                return True
+            link = hop[1]
+        return False
 
     def body(self, data: bytes, start: int, end: int, last: bool) -> None:
         flight = self.request
@@ -682,12 +706,14 @@ class Connection:
         return flight
 
     def answer(self, flight: Flight, error: ProtocolError, kind: str) -> None:
-        """The proxy answers `flight` itself (400, 405, 408, 421, 502, 504) and closes the
-        connection."""
+        """The proxy answers `flight` itself (400, 405, 408, 421, 502, 504, 508) and closes
+        the connection."""
         if error.status == 421:
             kind = "inspector.proxy.MisdirectedRequest"
         elif error.status == 405:
             kind = "inspector.proxy.MethodNotAllowed"
+        elif error.status == 508:
+            kind = "inspector.proxy.LoopDetected"
         message = str(error)
         if self.closing:
             self._fail(flight, kind, message)

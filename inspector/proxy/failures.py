@@ -1,8 +1,9 @@
 """The proxy's own answers, and the words it uses for failures: no I/O, no state.
 
 A malformed request gets 400, a refused one 421 or 405, a request that stalls 408, an
-unreachable upstream 502 and a silent one 504: short plain-text answers (`error_response`)
-that close that client's connection only (`Connection.answer` decides when one is written).
+unreachable upstream 502, a silent one 504 and a request that came back to the proxy it went
+through (a forwarding loop) 508: short plain-text answers (`error_response`) that close that
+client's connection only (`Connection.answer` decides when one is written).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ REASONS = {
     421: "Misdirected Request",
     502: "Bad Gateway",
     504: "Gateway Timeout",
+    508: "Loop Detected",  # RFC 5842 §7.2
 }
 
 

@@ -3,7 +3,8 @@
 `ClientProtocol` is the listening server's protocol, one per client connection; it is the
 `Connection`'s `Io`: it writes, pauses and closes transports, opens the upstream connection
 (`UpstreamProtocol`) and runs the one timer the connection's clocks need. No rule lives here:
-every decision is the `Connection`'s (see `connection`), so this file only translates.
+every decision is the `Connection`'s (see `connection`), so this file only translates, and
+keeps `state.UPSTREAMS` (the upstream connections open, that `Connection.came_back` reads).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from inspector.events import now_ns
 from inspector.proxy.connection import Connection
-from inspector.proxy.state import Shared
+from inspector.proxy.state import Address, Hop, Link, Shared
 
 _LINGER_ZERO = struct.pack("ii", 1, 0)
 
@@ -35,9 +36,9 @@ class ClientProtocol(asyncio.Protocol):
     def connection_made(self, transport: Any) -> None:
         self.transport: asyncio.Transport = transport
         self.connections.add(self)
-        peer = transport.get_extra_info("peername")
-        client = (str(peer[0]), int(peer[1])) if peer else None
-        self.connection = Connection(self.shared, self, client)
+        client = _address(transport.get_extra_info("peername"))
+        local = _address(transport.get_extra_info("sockname"))
+        self.connection = Connection(self.shared, self, client, local=local)
 
     def data_received(self, data: bytes) -> None:
         self.connection.client_data(data)
@@ -144,10 +145,17 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def __init__(self, client: ClientProtocol) -> None:
         self.client = client
+        self.link: Link | None = None
+        self.hop: Hop | None = None
 
     def connection_made(self, transport: Any) -> None:
         self.transport: asyncio.Transport = transport
         client = self.client
+        local = _address(transport.get_extra_info("sockname"))
+        peer = _address(transport.get_extra_info("peername"))
+        if local is not None and peer is not None:  # known before any byte is sent on it
+            self.link, self.hop = (local, peer), (client.shared, client.connection.link)
+            client.shared.upstreams[self.link] = self.hop
         client.upstream = self
         client.connection.upstream_connected()
 
@@ -170,6 +178,18 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         client = self.client
+        upstreams = client.shared.upstreams
+        if self.link is not None and upstreams.get(self.link) is self.hop:
+            del upstreams[self.link]
         if client.upstream is self:
             client.upstream = None
             client.connection.upstream_lost(exc)
+
+
+def _address(name: Any) -> Address | None:
+    """A TCP socket's address as (host, port), an IPv4 address on a dual-stack socket as
+    itself (as a connection's other end sees it), or None if unknown."""
+    if not name:
+        return None
+    host = str(name[0])
+    return (host.removeprefix("::ffff:") if "." in host else host), int(name[1])

@@ -5,6 +5,8 @@ side creates and the response side finishes, and `record_body` records a body pi
 a flight's capture budget. Both classes are plain slotted objects: they are touched on every
 request, so attribute access must stay cheap. Nothing here does I/O or builds an event:
 records are raw facts (see `inspector.records`), turned into events by the observer.
+`UPSTREAMS` knows the upstream connections every proxy of this process holds open, so that a
+request that comes back to a proxy it went through is seen (`Connection.came_back`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,12 @@ from inspector.records import FINISHED, Recorder
 from inspector.redact import recorded_names
 
 Record = Callable[..., None]
+Address = tuple[str, int]
+Link = tuple[Address, Address]
+"""A TCP connection: (the address of the end that connected, the address of the end that
+accepted), the same seen from either end."""
+Hop = tuple["Shared", "Link | None"]
+"""An upstream connection's proxy, and the link of the client connection it relays for."""
 
 
 class Shared:
@@ -29,9 +37,16 @@ class Shared:
         "redact",
         "server",
         "upstream",
+        "upstreams",
     )
 
-    def __init__(self, config: ProxyConfig, recorder: Recorder, port: int) -> None:
+    def __init__(
+        self,
+        config: ProxyConfig,
+        recorder: Recorder,
+        port: int,
+        upstreams: dict[Link, Hop] | None = None,
+    ) -> None:
         self.config = config
         self.recorder = recorder
         self.upstream = config.upstream_text
@@ -41,6 +56,13 @@ class Shared:
         self.redact = recorded_names(config.redact)
         self.count = 0  # connections accepted: each is numbered in its requests' records
         self.authorities = _authorities(config.upstream, self.server)
+        self.upstreams = UPSTREAMS if upstreams is None else upstreams
+
+
+UPSTREAMS: dict[Link, Hop] = {}
+"""The upstream connections the proxies of this process hold open, by link, each with its
+proxy and the client connection it relays for; the asyncio adapters keep it. Process-wide,
+so that a loop through several proxies is seen: per proxy, only one to itself would be."""
 
 
 def _authorities(upstream: tuple[str, int], listen: tuple[str, int]) -> frozenset[bytes]:

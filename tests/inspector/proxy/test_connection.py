@@ -16,9 +16,10 @@ from inspector.observe.build import Builder
 from inspector.observe.exchange import Exchange, fold
 from inspector.proxy.config import ProxyConfig
 from inspector.proxy.connection import HOLD_LIMIT, Connection
-from inspector.proxy.state import Shared
+from inspector.proxy.state import Hop, Link, Shared
 
 S = 1_000_000_000  # one second, in the clock's nanoseconds
+CLIENT = ("127.0.0.1", 5000)  # the client's address, and the proxy's end (port 8) below
 GET = b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n"
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
@@ -71,13 +72,14 @@ class FakeIo:
 class Harness:
     """One `Connection` on a fake clock; `advance` moves time and runs the wakes it passes."""
 
-    def __init__(self, **settings: Any) -> None:
+    def __init__(self, upstreams: dict[Link, Hop] | None = None, **settings: Any) -> None:
         config = ProxyConfig(upstream=("127.0.0.1", 9), listen=("127.0.0.1", 8), **settings)
         self.buffer = rec.RecordBuffer()
         self.io = FakeIo()
         self.now = 1000 * S
+        self.shared = Shared(config, self.buffer, 8, {} if upstreams is None else upstreams)
         self.connection = Connection(
-            Shared(config, self.buffer, 8), self.io, ("127.0.0.1", 5000), lambda: self.now
+            self.shared, self.io, CLIENT, lambda: self.now, local=("127.0.0.1", 8)
         )
         self.builder = Builder()
         self.exchanges: dict[str, Exchange] = {}
@@ -129,6 +131,68 @@ def test_one_header_name_masks_that_header_in_what_is_recorded_only() -> None:
     started = only(h).request
     assert started is not None
     assert started.headers == ((b"Host", b"a"), (b"Authorization", b"[redacted]"))
+
+
+# -- loops ----------------------------------------------------------------------------------------
+
+
+def test_a_request_on_the_proxys_own_upstream_connection_gets_508_and_goes_no_further() -> None:
+    upstreams: dict[Link, Hop] = {}
+    h = Harness(upstreams)
+    # The client connection is one the proxy opened to its upstream, for a client of its own.
+    upstreams[(CLIENT, ("127.0.0.1", 8))] = (h.shared, (("127.0.0.1", 4000), ("127.0.0.1", 8)))
+    h.connection.client_data(GET)
+    assert h.io.sent("to_client").startswith(b"HTTP/1.1 508 Loop Detected\r\n")
+    assert ("connect",) not in h.io.log
+    assert h.io.sent("to_upstream") == b""
+    assert h.closed()
+    exchange = only(h)
+    assert (exchange.status, exchange.state) == (508, "failed")
+    assert exchange.error is not None
+    assert exchange.error.type == "inspector.proxy.LoopDetected"
+    assert exchange.error.message == (
+        "this request came back to this proxy: upstream 127.0.0.1:9 leads here (a forwarding loop)"
+    )
+
+
+def test_a_request_that_went_through_another_proxy_back_here_gets_508() -> None:
+    upstreams: dict[Link, Hop] = {}
+    h = Harness(upstreams)
+    other = Shared(ProxyConfig(upstream=("127.0.0.1", 8)), rec.RecordBuffer(), 7, upstreams)
+    ours = (("127.0.0.1", 4001), ("127.0.0.1", 7))  # this proxy's connection to the other
+    upstreams[(CLIENT, ("127.0.0.1", 8))] = (other, ours)  # the other's connection to us
+    upstreams[ours] = (h.shared, (("127.0.0.1", 4000), ("127.0.0.1", 8)))
+    h.connection.client_data(GET)
+    assert h.io.sent("to_client").startswith(b"HTTP/1.1 508 Loop Detected\r\n")
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        (CLIENT, ("127.0.0.1", 9)),  # the same local port, towards another address
+        (("127.0.0.1", 4000), ("127.0.0.1", 8)),  # another client's
+    ],
+)
+def test_a_connection_that_is_not_one_of_the_proxys_own_is_forwarded(link: Link) -> None:
+    upstreams: dict[Link, Hop] = {}
+    h = Harness(upstreams)
+    upstreams[link] = (h.shared, None)
+    h.connection.client_data(GET)
+    h.open()
+    assert h.io.sent("to_upstream") == GET
+
+
+def test_a_chain_of_other_proxies_is_no_loop() -> None:
+    upstreams: dict[Link, Hop] = {}
+    h = Harness(upstreams)
+    first = Shared(ProxyConfig(upstream=("127.0.0.1", 7)), rec.RecordBuffer(), 6, upstreams)
+    second = Shared(ProxyConfig(upstream=("127.0.0.1", 8)), rec.RecordBuffer(), 7, upstreams)
+    into_second = (("127.0.0.1", 4001), ("127.0.0.1", 7))
+    upstreams[into_second] = (first, (("127.0.0.1", 4000), ("127.0.0.1", 6)))
+    upstreams[(CLIENT, ("127.0.0.1", 8))] = (second, into_second)
+    h.connection.client_data(GET)
+    h.open()
+    assert h.io.sent("to_upstream") == GET
 
 
 # -- the head clock -------------------------------------------------------------------------------
