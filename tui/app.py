@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import ClassVar
 
 from textual.app import App, SystemCommand
@@ -28,6 +29,7 @@ from inspector.events import Event
 from inspector.observe.exchange import Exchange
 from inspector.observe.export import curl
 from inspector.observe.store import Store
+from tui.screens.clipboard import in_tmux, place
 from tui.screens.detail import DetailScreen
 from tui.screens.exchanges import ExchangesScreen
 from tui.screens.help import HelpScreen
@@ -225,13 +227,25 @@ class InspectorApp(App[None]):
         self.update_status()
 
     def copy_curl(self, exchange: Exchange) -> None:
+        """Inside tmux into its paste buffer, elsewhere by OSC 52 and into a file; the
+        notification says which (see `tui.screens.clipboard`)."""
         try:
             command = curl(exchange)
         except ValueError as exc:
             self.tell(str(exc), severity="warning")
             return
-        self.copy_to_clipboard(command)
-        self.tell(command if len(command) < 200 else command[:199] + "…", title="Copied curl")
+        tmux = in_tmux()
+        if not tmux:  # inside tmux OSC 52 is dropped by default: its buffer is used instead
+            self.copy_to_clipboard(command)
+        self.run_worker(
+            partial(self._place_copy, command, tmux), thread=True, group="copy", exit_on_error=False
+        )
+
+    def _place_copy(self, command: str, tmux: bool) -> None:
+        """On a thread: tmux and the disk may be slow. `tell` is thread-safe."""
+        placed = place(command, tmux=tmux)
+        preview = command if len(command) < 200 else command[:199] + "…"
+        self.tell(f"{placed.message}\n{preview}", title=placed.title, severity=placed.severity)
 
     def replay(self, exchange: Exchange) -> None:
         if exchange.request is None or exchange.is_websocket:

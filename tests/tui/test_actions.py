@@ -25,6 +25,14 @@ from tui.screens.replay import replay_warning
 from tui.widgets.cells import is_replay
 
 
+@pytest.fixture(autouse=True)
+def no_tmux(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Copies go by OSC 52 and into a file under `tmp_path`, wherever the tests run (see
+    test_copy.py for tmux)."""
+    monkeypatch.delenv("TMUX", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
 async def loaded(pilot: Pilot[None]) -> InspectorApp:
     app = pilot.app
     assert isinstance(app, InspectorApp)
@@ -115,7 +123,7 @@ async def test_copy_as_curl_puts_the_command_on_the_clipboard() -> None:
         assert app.clipboard.startswith("curl ")
         assert "http://shop.example:8000/api/orders" in app.clipboard
         assert "--data-raw" in app.clipboard
-        assert any(n.title == "Copied curl" for n in app._notifications)
+        await until(pilot, lambda: bool(notified(app, "Curl command saved")))
 
 
 async def _serve_once() -> tuple[asyncio.Server, int, list[bytes]]:
@@ -282,7 +290,8 @@ async def test_notifications_quote_captured_text_without_markup_or_escapes() -> 
         await until(pilot, lambda: len(app.exchanges.list.rows) == 6)
         await pilot.press("home", "y", "r")
         await until(pilot, lambda: bool(notified(app, "Replay")))
-        copied = notified(app, "Copied curl")[0]
+        await until(pilot, lambda: bool(notified(app, "Curl command saved")))
+        copied = notified(app, "Curl command saved")[0]
         assert "/a[/x]" in copied
         assert all("\x1b" not in n.message and not n.markup for n in app._notifications)
         await pilot.pause()

@@ -1,6 +1,7 @@
-"""`inspect-proxy` in a real terminal (tmux): requests through the proxy appear in the viewer.
+"""The viewer in a real terminal (tmux): requests through `inspect-proxy` appear in it, and `y`
+in `inspector open` fills tmux's paste buffer.
 
-The viewer draws into a tmux pane, as a user would see it; the test reads the pane's text.
+The viewer draws into a tmux pane, as a user would see it; the tests read the pane's text.
 """
 
 from __future__ import annotations
@@ -13,19 +14,25 @@ from pathlib import Path
 
 import httpx
 
+from inspector.observe.session import SessionWriter
 from tests.servers import ROOT, free_port, serve
+from tui.scenarios import session
 
 
-def tmux(*args: str) -> str:
+def tmux(*args: str, server: str | None = None) -> str:
+    """`tmux ARGS`, on the private server `server` (`tmux -L`) if given."""
+    private = ["-L", server, "-f", "/dev/null"] if server else []
     return subprocess.run(
-        ["tmux", *args], check=True, capture_output=True, text=True, timeout=10
+        ["tmux", *private, *args], check=True, capture_output=True, text=True, timeout=10
     ).stdout
 
 
-def pane_until(session: str, wanted: list[str], timeout: float = 20.0) -> str:
+def pane_until(
+    session: str, wanted: list[str], timeout: float = 20.0, server: str | None = None
+) -> str:
     deadline = time.monotonic() + timeout
     while True:
-        text = tmux("capture-pane", "-p", "-t", session)
+        text = tmux("capture-pane", "-p", "-t", session, server=server)
         if all(w in text for w in wanted) or time.monotonic() > deadline:
             missing = [w for w in wanted if w not in text]
             assert not missing, f"{missing} not on screen:\n{text}"
@@ -65,3 +72,27 @@ def test_inspect_proxy_shows_live_requests_in_a_terminal(tmp_path: Path) -> None
                 time.sleep(0.1)
         finally:
             subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_copy_in_inspector_open_fills_the_tmux_paste_buffer(tmp_path: Path) -> None:
+    assert shutil.which("tmux"), "tmux is needed (scripts/test.sh installs it)"
+    saved = tmp_path / "s.jsonl"
+    writer = SessionWriter(saved)
+    writer(session())
+    writer.close()
+    server = f"inspector-test-{free_port()}"  # a tmux server of its own: never the user's
+    command = (
+        f"env -u COLUMNS -u LINES XDG_DATA_HOME={tmp_path / 'data'}"
+        f" {sys.executable} -m tui open {saved}"
+    )
+    new = ("new-session", "-d", "-s", "open", "-x", "120", "-y", "30", "-c", str(ROOT), command)
+    tmux(*new, server=server)
+    try:
+        pane_until("open", ["/api/items?page=3"], server=server)
+        tmux("send-keys", "-t", "open", "g", "y", server=server)  # the first row
+        pane_until("open", ["Copied curl", "paste buffer"], server=server)
+        buffer = tmux("show-buffer", server=server)
+        assert buffer.startswith("curl 'http://shop.example:8000/api/items?page=2'")
+        assert not (tmp_path / "data").exists(), "inside tmux, no file is needed"
+    finally:
+        subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True)
