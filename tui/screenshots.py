@@ -59,6 +59,7 @@ async def open_view(pilot: Pilot[None], exchange_id: str | None, tab: str) -> No
             break
         await pilot.pause(0.01)
     if exchange_id is None:
+        await pilot.pause()  # the key footer is composed once the screen has drawn
         return
     rows = app.exchanges.list.rows
     index = next(i for i, exchange in enumerate(rows) if exchange.id == exchange_id)

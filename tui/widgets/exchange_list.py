@@ -61,8 +61,9 @@ def _layout(width: int, path_holds: int, info_holds: int) -> tuple[tuple[int, in
     shown = list(range(len(_COLUMNS)))
     dropping = iter(_DROP_ORDER)
 
-    def fixed() -> int:  # every shown column and the space before it, Path and Info at none
-        return sum(_COLUMNS[i][1] + 1 for i in shown) + 2
+    def fixed() -> int:  # every shown column and the space before it, Path and Info at none,
+        # the two flags on the left and a blank cell on the right, so text never meets the edge
+        return sum(_COLUMNS[i][1] + 1 for i in shown) + 3
 
     def info_least() -> int:
         return _INFO_MIN if _INFO in shown else 0
@@ -310,6 +311,7 @@ class ExchangeList(VirtualList[Exchange]):
             value, style = cells[index]
             line.append(" ")
             line.append(_fit(value, column_width, justify), style)
+        line.append(" ")
         return line
 
 
