@@ -20,6 +20,11 @@ socket's peer never is.
 
 On a Unix socket the sink checks that the collector runs as the same user before sending
 anything (`SO_PEERCRED`): captured traffic holds secrets.
+
+A sink that has reached no collector `UNREACHED_AFTER` seconds after it was made tells
+`on_unreached` so, once, from its thread (what is said, and where, is `inspector.runtime`'s
+policy): an app streaming to an address no viewer listens on would otherwise run on, its
+records dropped, with no one the wiser.
 """
 
 from __future__ import annotations
@@ -55,9 +60,12 @@ _CONNECT_TIMEOUT = 5.0
 _CLOSE_TIMEOUT = 5.0
 """How long a closing sink goes on sending to a collector that does not read."""
 TCP_STALL = 60.0
+UNREACHED_AFTER = 5.0
+"""Seconds after a sink is made with no collector reached before `on_unreached` is told."""
 _decode_control = msgspec.msgpack.Decoder(dict[str, Any]).decode
 
 Control = Callable[[dict[str, Any]], None]
+Unreached = Callable[[str], None]
 
 
 class Sink:
@@ -70,13 +78,19 @@ class Sink:
         token: str | None = None,
         name: str = "",
         on_control: Control | None = None,
+        on_unreached: Unreached | None = None,
     ) -> None:
         """`on_control` is called on the sink's thread with each control message the
-        collector sends (`{"control": "stop"}`, say)."""
+        collector sends (`{"control": "stop"}`, say); `on_unreached` once, with why the last
+        attempt failed, if no collector was reached `UNREACHED_AFTER` seconds after now."""
         self.address = address
         self.token = token
         self.name = name or os.path.basename(sys.argv[0] or "python")
         self.on_control = on_control
+        self.on_unreached = on_unreached
+        self.reached = False
+        """A collector welcomed this sink once (a forked child inherits it, as its address)."""
+        self._made_at = time.monotonic()
         self.buffer = RecordBuffer(capacity, max_bytes)
         self.record = self.buffer.record
         self.failed = self.buffer.failed
@@ -153,6 +167,7 @@ class Sink:
                         backoff = _BACKOFF_FIRST
                     except OSError as exc:
                         self.last_error = f"{self.address}: {exc}"
+                        self._unreached(str(exc))
                         self._wake.wait(backoff)
                         backoff = min(backoff * 2, _BACKOFF_MAX)
                         continue
@@ -176,6 +191,14 @@ class Sink:
             except Exception as exc:  # never die: a dead sink would buffer, then drop, forever
                 self.last_error = f"sink: {exc!r}"
                 self._disconnect()
+
+    def _unreached(self, why: str) -> None:
+        """Tells `on_unreached`, once, that no collector was reached in time."""
+        tell = self.on_unreached
+        if tell is not None and time.monotonic() - self._made_at >= UNREACHED_AFTER:
+            self.on_unreached = None
+            if not self.reached:
+                tell(why)
 
     def _read(self) -> bool:
         """Takes what the collector sent (acks, control), without waiting; False if it hung
@@ -271,6 +294,7 @@ class Sink:
         self._on_connection = self._acked = 0
         self._refusal = None
         self._sock, self.connected = sock, True
+        self.reached = True
 
     def _disconnect(self) -> None:
         sock, self._sock, self.connected = self._sock, None, False
