@@ -383,6 +383,9 @@ async def _proxy(args: argparse.Namespace) -> None:
             raise listen_error(exc, "{}:{}".format(*config.listen), "--listen") from None
         where = f"http://{config.listen[0]}:{proxy.port} -> {config.upstream_text}"
         print(f"inspect-proxy: {where}", file=sys.stderr, flush=True)
+        problem = await proxy.check_upstream()
+        if problem is not None:
+            print(f"inspect-proxy: warning: {problem}", file=sys.stderr, flush=True)
         # Replays go straight to the upstream: through the proxy they would be captured twice.
         observer.start("inspect-proxy", where, f"http://{config.upstream_text}")
         await stopped.wait()
@@ -402,8 +405,8 @@ def proxy_main(argv: Sequence[str] | None = None) -> int:
         description="""\
 A reverse proxy that shows every exchange crossing it, byte for byte. It forwards to
 --upstream only (never an open proxy), records what passes, and shows it in the viewer, or
-prints a line per exchange (--no-tui). --upstream and --listen take PORT, :PORT, HOST:PORT
-or http://HOST:PORT.""",
+prints a line per exchange (--no-tui). --upstream and --listen take PORT, :PORT, HOST (port
+80), HOST:PORT or http://HOST[:PORT].""",
         epilog="""examples:
   inspect-proxy --upstream :8000
   inspect-proxy --upstream 127.0.0.1:8000 --listen :9000 --no-tui --save s.jsonl""",

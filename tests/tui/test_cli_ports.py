@@ -80,3 +80,28 @@ def test_a_bus_socket_in_use_is_named_with_the_flag_that_picks_another(tmp_path:
         f"inspector listen: another inspector is already listening on unix:{path}: "
         "stop it or choose another address with --bus\n"
     )
+
+
+def test_inspect_proxy_says_at_start_that_its_upstream_does_not_accept_yet() -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+        upstream = int(held.getsockname()[1])
+        command = ["-c", PROXY_MAIN, "--upstream", str(upstream), "--listen", "0", "--no-tui"]
+        process = subprocess.Popen(
+            [sys.executable, *command],
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+        try:
+            assert process.stderr is not None
+            lines = [process.stderr.readline() for _ in range(2)]
+        finally:
+            process.terminate()
+            process.communicate(timeout=10)
+    assert lines[1] == (
+        f"inspect-proxy: warning: upstream 127.0.0.1:{upstream} refused the connection: "
+        "requests get 502 until it accepts\n"
+    )
