@@ -255,7 +255,7 @@ class ExchangeList(VirtualList[Exchange]):
     def empty_lines(self) -> list[Text]:
         """Why the list is empty, and what would fill it."""
         store = self.store
-        if len(store):
+        if len(store) and self.predicate is not None:
             return [Text(f"No exchange of the {len(store):,} matches {self.predicate}.", "bold")]
         if self.saved:
             return [Text("This saved session holds no exchanges.", "bold")]
