@@ -36,10 +36,12 @@ def tmux_server() -> Iterator[str]:
     assert shutil.which("tmux"), "tmux is needed (scripts/test.sh installs it)"
     server = f"inspector-copy-{os.getpid()}"
     tmux(server, "new-session", "-d", "-s", "copy", "-x", "80", "-y", "20")
+    socket = Path(tmux(server, "display-message", "-p", "#{socket_path}").strip())
     try:
         yield server
     finally:
         subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True)
+        socket.unlink(missing_ok=True)  # tmux leaves it behind
 
 
 @pytest.fixture

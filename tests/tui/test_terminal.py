@@ -87,6 +87,7 @@ def test_copy_in_inspector_open_fills_the_tmux_paste_buffer(tmp_path: Path) -> N
     )
     new = ("new-session", "-d", "-s", "open", "-x", "120", "-y", "30", "-c", str(ROOT), command)
     tmux(*new, server=server)
+    socket = Path(tmux("display-message", "-p", "#{socket_path}", server=server).strip())
     try:
         pane_until("open", ["/api/items?page=3"], server=server)
         tmux("send-keys", "-t", "open", "g", "y", server=server)  # the first row
@@ -96,3 +97,4 @@ def test_copy_in_inspector_open_fills_the_tmux_paste_buffer(tmp_path: Path) -> N
         assert not (tmp_path / "data").exists(), "inside tmux, no file is needed"
     finally:
         subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True)
+        socket.unlink(missing_ok=True)  # tmux leaves it behind
