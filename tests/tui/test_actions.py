@@ -169,7 +169,10 @@ async def test_replay_to_a_dead_port_is_a_failed_exchange_and_a_notification() -
         app = await loaded(pilot)
         await pilot.press("r")
         await until(pilot, lambda: any(n.severity == "error" for n in app._notifications))
-        await until(pilot, lambda: len(app.store) == 17)
+        # The replay's start and its failure may be folded in apart: wait for its end.
+        await until(
+            pilot, lambda: len(app.store) == 17 and app.exchanges.list.rows[-1].finished is not None
+        )
         failed = app.exchanges.list.rows[-1]
         assert failed.error is not None
         assert failed.error.type == "ConnectError"
