@@ -323,7 +323,7 @@ async def test_a_key_acts_on_the_row_it_was_pressed_on_not_where_following_moved
         pressed = events.Key(key, key if len(key) == 1 else None)  # pressed now, while...
         app.feed(_upgrade("upgrade-1"))  # ... a new row arrives and following moves on to it
         await until(pilot, lambda: rows.current is not None and rows.current.id == "upgrade-1")
-        await pilot.pause()  # the new row is drawn before the key is handled
+        await until(pilot, lambda: rows._seen[-1][1] is rows.current)  # drawn before the key
         app.post_message(pressed)
         await pilot.pause()
         if key == "y":
@@ -349,7 +349,7 @@ async def test_a_key_pressed_after_the_new_row_was_drawn_acts_on_it() -> None:
         rows = app.exchanges.list
         app.feed(_upgrade("upgrade-1"))
         await until(pilot, lambda: rows.current is not None and rows.current.id == "upgrade-1")
-        await pilot.pause()
+        await until(pilot, lambda: rows._seen[-1][1] is rows.current)  # drawn under the cursor
         await pilot.press("y")
         assert "/ws/live" in app.clipboard
         assert not rows.follow
