@@ -132,7 +132,13 @@ async def _listen(args: argparse.Namespace) -> None:
             subtitle = args.subtitle or ""
             waiting.append(task(_orphaned(args.parent)))
         viewer = task(
-            outputs.run(args.title, subtitle, lambda: len(collector.peers), args.replay_base)
+            outputs.run(
+                args.title,
+                subtitle,
+                lambda: len(collector.peers),
+                args.replay_base,
+                listening=str(collector.address) if args.parent is None else None,
+            )
         )
         waiting.append(viewer)
         done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)

@@ -104,6 +104,7 @@ class Outputs:
         peers: Callable[[], int] | None = None,
         replay_base: str | None = None,
         session: Iterator[list[ev.Event]] | None = None,
+        listening: str | None = None,
     ) -> None:
         """Show the viewer until it quits, or (headless) wait until interrupted. With a saved
         `session` (batches of events), take it in; headless, return once it is printed."""
@@ -115,7 +116,9 @@ class Outputs:
                 if self.console.writer.broken:  # `| head`: nobody reads any more
                     break
             return
-        app = self.viewer(title, subtitle, peers, replay_base)
+        app = self.viewer(
+            title, subtitle, peers, replay_base, saved=session is not None, listening=listening
+        )
         loading = None if session is None else task(self.load(app, session))
         try:
             await app.run_async()
@@ -132,13 +135,22 @@ class Outputs:
         subtitle: str,
         peers: Callable[[], int] | None = None,
         replay_base: str | None = None,
+        *,
+        saved: bool = False,
+        listening: str | None = None,
     ) -> InspectorApp:
         """The viewer: fed every batch from now on, and told when saving fails or resumes."""
         from tui.app import InspectorApp
 
         store = Store(*self.store_limits)
         app = InspectorApp(
-            store, title=title, subtitle=subtitle, peers=peers, replay_base=replay_base
+            store,
+            title=title,
+            subtitle=subtitle,
+            peers=peers,
+            replay_base=replay_base,
+            listening=listening,
+            saved=saved,
         )
         self.outputs.append(app.feed)
         self.app = app

@@ -89,7 +89,7 @@ def test_copy_in_inspector_open_fills_the_tmux_paste_buffer(tmp_path: Path) -> N
     tmux(*new, server=server)
     socket = Path(tmux("display-message", "-p", "#{socket_path}", server=server).strip())
     try:
-        pane_until("open", ["/api/items?page=3"], server=server)
+        pane_until("open", ["SAVED", "/api/items?page=3"], server=server)
         tmux("send-keys", "-t", "open", "g", "y", server=server)  # the first row
         pane_until("open", ["Copied curl", "paste buffer"], server=server)
         buffer = tmux("show-buffer", server=server)
