@@ -25,7 +25,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
 
-from inspector.events import Event
+from inspector.events import Event, new_exchange_id
 from inspector.observe.exchange import Exchange
 from inspector.observe.export import curl
 from inspector.observe.store import Store
@@ -33,7 +33,7 @@ from tui.screens.clipboard import in_tmux, place
 from tui.screens.detail import DetailScreen
 from tui.screens.exchanges import ExchangesScreen
 from tui.screens.help import HelpScreen
-from tui.screens.replay import replay, replay_warning
+from tui.screens.replay import replay, replay_warning, summary
 from tui.widgets.cells import printable
 from tui.widgets.footer import Status
 
@@ -90,6 +90,8 @@ class InspectorApp(App[None]):
         self._closed = False
         self._last_flush = 0.0
         self._timer: Timer | None = None
+        self._reveal: str | None = None
+        """A replay's exchange id: its row gets the cursor once it is listed."""
 
     def get_default_screen(self) -> Screen[None]:
         return ExchangesScreen(self.store, listening=self.listening, saved=self.saved)
@@ -162,6 +164,9 @@ class InspectorApp(App[None]):
     def _fold(self, events: Iterable[Event]) -> None:
         new, touched = self.store.add(events)
         self.exchanges.list.apply(new, touched)
+        if self._reveal is not None and any(exchange.id == self._reveal for exchange in new):
+            self.exchanges.list.select(self._reveal)
+            self._reveal = None
         self._refresh_details(touched)
         self.update_status()
 
@@ -254,18 +259,17 @@ class InspectorApp(App[None]):
         warning = replay_warning(exchange)
         if warning is not None:
             self.tell(warning, title="Replay", severity="warning")
-        self.run_worker(self._replay(exchange), group="replay", exit_on_error=False)
+        xid = self._reveal = new_exchange_id()
+        self.run_worker(self._replay(exchange, xid), group="replay", exit_on_error=False)
 
-    async def _replay(self, exchange: Exchange) -> None:
+    async def _replay(self, exchange: Exchange, xid: str) -> None:
         try:
-            xid, error = await replay(exchange, self.feed, base=self.replay_base)
+            done = await replay(exchange, self.feed, xid=xid, base=self.replay_base)
         except Exception as exc:  # a replay must never take the viewer down
             self.tell(f"replay failed: {exc}", title="Replay", severity="error")
             return
-        if error is not None:
-            self.tell(f"replay failed: {error}", title="Replay", severity="error")
-        else:
-            self.tell(f"replayed as {xid}", title="Replay")
+        severity: SeverityLevel = "error" if done.error is not None else "information"
+        self.tell(summary(exchange, done), title="Replay", severity=severity)
 
     def tell(
         self, message: str, *, title: str = "", severity: SeverityLevel = "information"

@@ -20,7 +20,7 @@ KEYS = (
     ("space", "pause / resume (events are held while paused)"),
     ("m", "mark or unmark (export uses the marked ones)"),
     ("x", "export marked, else shown: HAR or curl"),
-    ("r", "replay the request (shown as a new ↻ exchange)"),
+    ("r", "replay the request as captured (a new ↻ row, selected)"),
     ("y", "copy the request as curl"),
     ("c", "clear the list (asks first)"),
     ("ctrl+p", "command palette"),

@@ -230,6 +230,16 @@ class ExchangeList(VirtualList[Exchange]):
         index = self._find(row.id)
         return index if index is not None and self.rows[index] is row else None
 
+    def select(self, xid: str) -> bool:
+        """The cursor onto `xid`'s row, which it then stays on (a replay's new row); False if
+        it is not listed (the filter hides it)."""
+        index = self._find(xid)
+        if index is None:
+            return False
+        self.move_cursor(index)
+        self.follow = False
+        return True
+
     def toggle_mark(self) -> Exchange | None:
         exchange = self.target()
         if exchange is not None:
