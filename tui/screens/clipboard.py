@@ -85,16 +85,21 @@ def data_dir() -> Path:
     return root / "inspector"
 
 
-def save(text: str, path: Path) -> None:
-    """Write `text` (and a newline) to `path`, replacing it; its directory is made 0700 (or
-    closed to others if it exists and is the user's own) and the file 0600."""
-    directory = path.parent
+def private_dir(directory: Path) -> None:
+    """Make `directory` (and its missing parents), 0700; one that exists and is the user's own
+    is closed to others; anything else (a link, another user's) raises OSError."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = os.lstat(directory)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
         raise NotADirectoryError(0, "not a directory of this user's", str(directory))
     if stat.S_IMODE(info.st_mode) != 0o700:
         os.chmod(directory, 0o700)
+
+
+def save(text: str, path: Path) -> None:
+    """Write `text` (and a newline) to `path`, replacing it; its directory is made 0700 (or
+    closed to others if it exists and is the user's own) and the file 0600."""
+    private_dir(path.parent)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
     descriptor = os.open(path, flags, 0o600)
     with open(descriptor, "w", encoding="utf-8") as file:

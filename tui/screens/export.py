@@ -1,14 +1,22 @@
-"""The export dialog: HAR or curl, a path, optionally masking secrets; writes with the library
-exporters (`inspector.observe.export`).
+"""The export dialog: HAR or curl, which capture point's records, a path, masking secrets (by
+default); writes with the library exporters (`inspector.observe.export`), as `inspector
+export` does.
 
-A path that cannot be opened keeps the dialog open with the reason shown, and so does an
-existing file until enter is pressed again to overwrite it. The file is opened here; the
-export itself (seconds for 100,000 exchanges) runs in a thread worker of the app, which
-says when it is done or why it failed.
+A request that crossed the proxy and then the app was recorded twice, once by each capture
+point (`inspector demo`): when the exchanges hold both, the dialog offers the proxy's records
+(the default), the app's, or both. The file goes by default into a directory of its own,
+`$XDG_DATA_HOME/inspector/exports` (`~/.local/share` without it), made 0700, never into the
+working directory (a git checkout, say). It is opened with `open_export`: 0600, never through
+a symbolic link. A path that cannot be opened keeps the dialog open with the reason shown,
+and so does an existing file until enter is pressed again to overwrite it. The file is opened
+here; the export itself (seconds for 100,000 exchanges) runs in a thread worker of the app,
+which says when it is done or why it failed.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
@@ -20,10 +28,29 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
 from inspector.observe.exchange import Exchange
-from inspector.observe.export import curl_all, har_json
+from inspector.observe.export import ExportError, curl_all, har_json, open_export
+from tui.screens.clipboard import data_dir, private_dir
 from tui.widgets.cells import printable, size
 
-_DEFAULTS = {"har": "inspector.har", "curl": "inspector.sh"}
+_SUFFIXES = {"har": ".har", "curl": ".sh"}
+
+
+def exports_dir() -> Path:
+    return data_dir() / "exports"
+
+
+def default_path(kind: str, now: float | None = None) -> Path:
+    """A new file in the exports directory, named for the moment: exports never replace one
+    another unasked."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return exports_dir() / f"inspector-{stamp}{_SUFFIXES[kind]}"
+
+
+def by_source(exchanges: list[Exchange]) -> dict[str, list[Exchange]]:
+    """The proxy's records, the app's (an ASGI or WSGI middleware's) and both, in order."""
+    proxy = [x for x in exchanges if x.request is not None and x.request.source == "proxy"]
+    app = [x for x in exchanges if x.request is not None and x.request.source != "proxy"]
+    return {"proxy": proxy, "app": app, "both": exchanges}
 
 
 def write_export(exchanges: list[Exchange], kind: str, file: BinaryIO, *, redact: bool) -> int:
@@ -63,10 +90,11 @@ class ExportScreen(ModalScreen[str | None]):
     DEFAULT_CSS = """
     ExportScreen { align: center middle; }
     ExportScreen > Vertical {
-        width: 72; height: auto; padding: 1 2;
+        width: 100; max-width: 100%; height: auto; padding: 1 2;
         border: thick $primary; background: $surface;
     }
     ExportScreen RadioSet { layout: horizontal; width: auto; border: none; }
+    ExportScreen .note { width: 1fr; height: auto; margin-top: 1; color: $text-muted; }
     ExportScreen Input { margin: 1 0 0 0; }
     ExportScreen .error { color: $error; height: auto; margin-top: 1; }
     ExportScreen Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
@@ -76,37 +104,82 @@ class ExportScreen(ModalScreen[str | None]):
 
     def __init__(self, exchanges: list[Exchange], what: str) -> None:
         super().__init__()
-        self.exchanges = exchanges
+        self.sources = by_source(exchanges)
         self.what = what
+        self._default = default_path("har")
         self._overwrite: Path | None = None
         """The existing file the reader was warned about: enter again overwrites it."""
 
+    @property
+    def both_recorded(self) -> bool:
+        """Both capture points recorded some of these: a choice to offer."""
+        return bool(self.sources["proxy"]) and bool(self.sources["app"])
+
     def compose(self) -> ComposeResult:
-        count = len(self.exchanges)
         with Vertical():
-            yield Label(f"[b]Export {count:,} {self.what} exchange{'s' * (count != 1)}[/]")
-            with RadioSet():
+            yield Label(self._title(), id="title")
+            with RadioSet(id="format"):
                 yield RadioButton("HAR 1.2", value=True, id="har")
                 yield RadioButton("curl commands", id="curl")
-            yield Checkbox("Mask secrets (Authorization, Cookie, ...)", id="redact")
-            yield Input(_DEFAULTS["har"], placeholder="path to write", id="path")
+            if self.both_recorded:
+                yield Static(
+                    "Both the proxy and the app recorded these (a request through both is "
+                    "recorded twice):",
+                    classes="note",
+                )
+                with RadioSet(id="source"):
+                    yield RadioButton(self._choice("proxy"), value=True, id="proxy")
+                    yield RadioButton(self._choice("app"), id="app")
+                    yield RadioButton(self._choice("both"), id="both")
+            yield Checkbox("Mask secrets (Authorization, Cookie, ...)", value=True, id="redact")
+            yield Input(str(self._default), placeholder="path to write", id="path")
             yield Static(classes="error")
             with Horizontal():
                 yield Button("Cancel", id="cancel")
                 yield Button("Export", variant="primary", id="export")
 
+    def _choice(self, source: str) -> str:
+        count = len(self.sources[source])
+        return {"proxy": "the proxy's", "app": "the app's", "both": "both"}[source] + f" {count:,}"
+
+    def _title(self) -> str:
+        total = len(self.sources["both"])
+        noun = f"{self.what} exchange{'s' * (total != 1)}"
+        count = len(self.exchanges)
+        if count == total:
+            return f"[b]Export {total:,} {noun}[/]"
+        return f"[b]Export {count:,} of the {total:,} {noun}: the {self.source}'s records[/]"
+
     def on_mount(self) -> None:
         self.query_one("#path", Input).focus()
 
+    def _pressed(self, radio_set: str, default: str) -> str:
+        found = self.query(f"#{radio_set}")
+        pressed = found.first(RadioSet).pressed_button if found else None
+        return pressed.id if pressed is not None and pressed.id else default
+
     @property
     def kind(self) -> str:
-        pressed = self.query_one(RadioSet).pressed_button
-        return pressed.id if pressed is not None and pressed.id else "har"
+        return self._pressed("format", "har")
+
+    @property
+    def source(self) -> str:
+        """Whose records: the proxy's by default when both recorded; else all there are."""
+        return self._pressed("source", "proxy") if self.both_recorded else "both"
+
+    @property
+    def exchanges(self) -> list[Exchange]:
+        return self.sources[self.source]
 
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        event.stop()
+        if event.radio_set.id == "source":
+            self.query_one("#title", Label).update(self._title())
+            return
         path = self.query_one("#path", Input)
-        if path.value in _DEFAULTS.values():
-            path.value = _DEFAULTS[self.kind]
+        if path.value == str(self._default):
+            self._default = self._default.with_suffix(_SUFFIXES[self.kind])
+            path.value = str(self._default)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -127,26 +200,30 @@ class ExportScreen(ModalScreen[str | None]):
         if not text:
             self._error("✗ give a path to write to")
             return
+        if not self.exchanges:
+            self._error(f"✗ none of these are {self.source}'s records")
+            return
         redact = self.query_one("#redact", Checkbox).value
         path: Path | str = text
         try:
-            path = Path(text).expanduser().resolve()
+            # Not resolve(): a symbolic link is refused by `open_export`, never followed.
+            path = Path(text).expanduser().absolute()
             overwrite = path == self._overwrite
-            if path.exists() and not overwrite:
+            if os.path.lexists(path) and not overwrite:
                 self._overwrite = path
                 self._error(f"{path} exists: press enter again to overwrite it", "bold yellow")
                 return
-            file = path.open("wb" if overwrite else "xb")
+            if path.parent == exports_dir():
+                private_dir(data_dir())
+                private_dir(path.parent)
+            file = open_export(path, replace=overwrite)
         except (OSError, ValueError, UnicodeError, RuntimeError) as exc:
-            # RuntimeError: `~user` with no such user; ValueError: a NUL in the path.
+            # ExportError: a link or another user's file; RuntimeError: `~user` with no such
+            # user; ValueError: a NUL in the path.
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self._error(f"✗ cannot write {path}: {reason}")
-            self.notify(
-                printable(f"cannot write {path}: {reason}"),
-                title="Export failed",
-                severity="error",
-                markup=False,
-            )
+            message = str(exc) if isinstance(exc, ExportError) else f"cannot write {path}: {reason}"
+            self._error(f"✗ {message}")
+            self.notify(printable(message), title="Export failed", severity="error", markup=False)
             return
         export_in_thread(self.app, self.exchanges, self.kind, file, redact=redact)
         self.dismiss(str(path))
