@@ -197,6 +197,7 @@ class InspectorApp(App[None]):
             following=exchanges.follow,
             forgotten=getattr(self.store, "forgotten", 0),
             saved=self.saved,
+            capture_errors=self.store.capture_failures,
         )
         screen.status_bar.show(status)
 

@@ -21,6 +21,7 @@ from tui.screens.detail import DetailScreen
 from tui.screens.export import ExportScreen
 from tui.screens.help import HelpScreen
 from tui.widgets.filter_bar import FilterBar
+from tui.widgets.footer import Status, status_text
 
 
 def status(app: InspectorApp) -> str:
@@ -207,6 +208,22 @@ async def test_footer_shows_workers_dropped_and_evicted() -> None:
         assert "5/5 shown" in text
         assert "dropped 7" in text
         assert "evicted 11" in text
+
+
+async def test_footer_counts_capture_errors_in_yellow_once_there_are_any() -> None:
+    app = InspectorApp()
+    app.feed(session())
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(app.exchanges.list.rows) == 16)
+        assert "capture error" not in status(app)
+        app.feed([ev.CaptureFailed(f"{WEB1}-1", T0, "send", "boom")])
+        await until(pilot, lambda: "1 capture error" in status(app))
+        app.feed([ev.CaptureFailed("", T0, "observer", "an unreadable record")] * 2)
+        await until(pilot, lambda: "3 capture errors" in status(app))
+    quiet = Status(False, 0, 0, 0, 0, 0, 0, 0, None, "", True, capture_errors=3)
+    text = status_text(quiet)
+    start = text.plain.index("3 capture errors")
+    assert [s.style for s in text.spans if s.start <= start < s.end] == ["yellow"]
 
 
 async def test_help_opens_and_closes_and_q_quits() -> None:

@@ -1,5 +1,5 @@
-"""The status bar above the key footer (live or paused, workers, counts, drops and evictions),
-and the key footer itself.
+"""The status bar above the key footer (live or paused, workers, counts, drops, evictions and
+capture errors), and the key footer itself.
 
 The status bar reads the app's state when told to (after each coalesced batch) and once a
 second for the number of connected workers, which changes without any event.
@@ -31,6 +31,9 @@ class Status:
     """Late events of exchanges already evicted or cleared, which the store dropped."""
     saved: bool = False
     """The exchanges come from a session file: nothing live, nothing to pause."""
+    capture_errors: int = 0
+    """`CaptureFailed` events: capture went wrong in an app or the proxy, or the observer
+    could not read a record."""
 
 
 def status_text(status: Status) -> Text:
@@ -57,6 +60,9 @@ def status_text(status: Status) -> Text:
     text.append(f"  evicted {status.evicted:,}", "yellow" if status.evicted else "dim")
     if status.forgotten:
         text.append(f"  forgotten {status.forgotten:,}", "yellow")
+    if status.capture_errors:
+        errors = status.capture_errors
+        text.append(f"  {errors:,} capture error{'s' * (errors != 1)}", "yellow")
     if status.filter_text:
         text.append("  filter ", "dim")
         text.append(status.filter_text, "bold cyan")
