@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
+from pathlib import Path
 from typing import ClassVar
 
 from textual.app import App, SystemCommand
@@ -33,6 +34,7 @@ from tui.screens.clipboard import in_tmux, place
 from tui.screens.detail import DetailScreen
 from tui.screens.exchanges import ExchangesScreen
 from tui.screens.help import HelpScreen
+from tui.screens.log import LogScreen
 from tui.screens.replay import replay, replay_warning, summary
 from tui.widgets.cells import printable
 from tui.widgets.footer import Status
@@ -55,6 +57,9 @@ class InspectorApp(App[None]):
         Binding("space", "toggle_pause", "Pause"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
+        Binding("L", "server_log", "Server log"),
+        # Textual's own Ctrl-C only says to press Ctrl-Q; an Input's copy must not keep it.
+        Binding("ctrl+c", "quit", show=False, priority=True),
     ]
 
     def __init__(
@@ -67,11 +72,13 @@ class InspectorApp(App[None]):
         replay_base: str | None = None,
         listening: str | None = None,
         saved: bool = False,
+        log_path: str | Path | None = None,
     ) -> None:
         """`peers`: how many processes send events now; `replay_base`: where replays go (else
         to the host each request names); `listening`: the address apps send events to (`inspector
         listen`), which an empty list shows with how to connect an app; `saved`: the events
-        come from a session file (`inspector open`): not live, nothing to pause."""
+        come from a session file (`inspector open`): not live, nothing to pause; `log_path`:
+        the file the server's output goes to (`inspector run`), which `L` shows."""
         super().__init__()
         self.store = store if store is not None else Store()
         self.title = title
@@ -80,6 +87,7 @@ class InspectorApp(App[None]):
         self.replay_base = replay_base
         self.listening = listening
         self.saved = saved
+        self.log_path = Path(log_path) if log_path is not None else None
         self.paused = False
         self.held: list[Event] = []
         self.discarded = 0
@@ -206,6 +214,8 @@ class InspectorApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle_pause":  # a saved session: nothing arrives that could be held
             return not self.saved
+        if action == "server_log":
+            return self.log_path is not None
         return True
 
     def action_toggle_pause(self) -> None:
@@ -223,6 +233,10 @@ class InspectorApp(App[None]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_server_log(self) -> None:
+        if self.log_path is not None and not isinstance(self.screen, LogScreen):
+            self.push_screen(LogScreen(self.log_path))
 
     def clear(self) -> None:
         self.store.clear()
@@ -293,6 +307,8 @@ class InspectorApp(App[None]):
         if not self.saved:
             yield SystemCommand("Pause or resume", "Hold incoming events", self.action_toggle_pause)
         yield SystemCommand("Keys and filters", "Show the help", self.action_help)
+        if self.log_path is not None:
+            yield SystemCommand("Server log", "The command's output", self.action_server_log)
         if isinstance(screen, ExchangesScreen):  # these act on the list: offered only there
             yield SystemCommand("Filter exchanges", "Open the filter bar", screen.action_filter)
             yield SystemCommand("Clear", "Forget every exchange", screen.action_clear)

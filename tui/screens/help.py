@@ -23,8 +23,9 @@ KEYS = (
     ("r", "replay the request as captured (a new ↻ row, selected)"),
     ("y", "copy the request as curl"),
     ("c", "clear the list (asks first)"),
+    ("L", "the server's output, followed (inspector run)"),
     ("ctrl+p", "command palette"),
-    ("?  q", "this help  /  quit"),
+    ("?  q, ctrl+c", "this help  /  quit"),
 )
 CLOSING = "escape, q or ? closes this help"
 FILTERS = (
