@@ -283,6 +283,8 @@ class InspectorApp(App[None]):
         except Exception as exc:  # a replay must never take the viewer down
             self.tell(f"replay failed: {exc}", title="Replay", severity="error")
             return
+        if done.request is None and self._reveal == xid:  # nothing was sent: no row to await
+            self._reveal = None
         severity: SeverityLevel = "error" if done.error is not None else "information"
         self.tell(summary(exchange, done), title="Replay", severity=severity)
 

@@ -295,6 +295,7 @@ async def test_notifications_quote_captured_text_without_markup_or_escapes() -> 
         await pilot.press("home", "y", "r")
         await until(pilot, lambda: bool(notified(app, "Replay")))
         await until(pilot, lambda: bool(notified(app, "Curl command saved")))
+        assert app._reveal is None, "no replay row to wait for: none was made"
         copied = notified(app, "Curl command saved")[0]
         assert "/a[/x]" in copied
         assert all("\x1b" not in n.message and not n.markup for n in app._notifications)
