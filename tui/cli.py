@@ -138,6 +138,7 @@ async def _listen(args: argparse.Namespace) -> None:
                 lambda: len(collector.peers),
                 args.replay_base,
                 listening=str(collector.address) if args.parent is None else None,
+                log_path=args.log,
             )
         )
         waiting.append(viewer)
@@ -247,6 +248,7 @@ socket, and both read INSPECTOR_BUS and INSPECTOR_TOKEN.""",
     listen.add_argument("--title", default="inspector", help=argparse.SUPPRESS)
     listen.add_argument("--subtitle", help=argparse.SUPPRESS)
     listen.add_argument("--replay-base", help=argparse.SUPPRESS)
+    listen.add_argument("--log", help=argparse.SUPPRESS)  # `inspector run`'s output file
     listen.add_argument(
         "--max-pending-mib",
         dest="max_pending",

@@ -39,12 +39,17 @@ class ObserverChild:
         self.process: subprocess.Popen[bytes] | None = None
         self.sink = Sink(self.address, name=name, on_control=self._control)
 
-    def start(self, title: str, subtitle: str, replay_base: str | None) -> None:
+    def start(
+        self, title: str, subtitle: str, replay_base: str | None, log: str | None = None
+    ) -> None:
+        """`log`: the file the hot process's output goes to, which the viewer can show."""
         args = self._args
         command = [sys.executable, "-m", "tui", "listen", "--bus", str(self.address)]
         command += ["--parent", str(os.getpid()), "--title", title, "--subtitle", subtitle]
         if replay_base:
             command += ["--replay-base", replay_base]
+        if log:
+            command += ["--log", log]
         if args.no_tui:
             command.append("--no-tui")
         if args.save:

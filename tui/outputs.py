@@ -105,6 +105,7 @@ class Outputs:
         replay_base: str | None = None,
         session: Iterator[list[ev.Event]] | None = None,
         listening: str | None = None,
+        log_path: str | None = None,
     ) -> None:
         """Show the viewer until it quits, or (headless) wait until interrupted. With a saved
         `session` (batches of events), take it in; headless, return once it is printed."""
@@ -117,7 +118,13 @@ class Outputs:
                     break
             return
         app = self.viewer(
-            title, subtitle, peers, replay_base, saved=session is not None, listening=listening
+            title,
+            subtitle,
+            peers,
+            replay_base,
+            saved=session is not None,
+            listening=listening,
+            log_path=log_path,
         )
         loading = None if session is None else task(self.load(app, session))
         try:
@@ -138,6 +145,7 @@ class Outputs:
         *,
         saved: bool = False,
         listening: str | None = None,
+        log_path: str | None = None,
     ) -> InspectorApp:
         """The viewer: fed every batch from now on, and told when saving fails or resumes."""
         from tui.app import InspectorApp
@@ -151,6 +159,7 @@ class Outputs:
             replay_base=replay_base,
             listening=listening,
             saved=saved,
+            log_path=log_path,
         )
         self.outputs.append(app.feed)
         self.app = app

@@ -11,7 +11,8 @@ command's processes get in `INSPECTOR_BUS`.
   viewer, Ctrl-C, SIGTERM or SIGHUP stop the command and the viewer; the command ending ends
   the viewer. `inspector run` exits with the command's status (128 + N for signal N).
 - With the viewer on screen, the command's output goes to a log file whose path is printed
-  (its stdin is /dev/null: keys are the viewer's); with `--no-tui` it passes through.
+  and which the viewer shows with `L` (its stdin is /dev/null: keys are the viewer's); with
+  `--no-tui` it passes through.
 - Before starting, a command whose Python (itself, or its `#!` line) cannot import inspector
   is refused, naming that interpreter and how to install into it. While it runs, the report
   the bootstrap writes says what was captured where (on stderr with `--no-tui`, after the
@@ -116,8 +117,9 @@ class _Run:
         observer = ObserverChild(self.args, name="inspector run", on_stop=self.stopping.set)
         try:
             text = shlex.join(self.command)
-            subtitle = text if self.log is None else f"{text}  (output: {self.log})"
-            observer.start("inspector run", subtitle, None)
+            subtitle = text if self.log is None else f"{text}  (output: L, or {self.log})"
+            log = None if self.log is None else str(self.log)
+            observer.start("inspector run", subtitle, None, log)
             with _stopping_on_signals(self.stopping.set):
                 try:
                     process = subprocess.Popen(

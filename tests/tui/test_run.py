@@ -319,7 +319,11 @@ def test_a_command_that_ignores_sigterm_is_killed(tmp_path: Path) -> None:
 
 
 @pytest.mark.stacks
-def test_with_the_viewer_output_goes_to_a_log_and_q_stops_the_command(tmp_path: Path) -> None:
+@pytest.mark.parametrize("key", ["q", "C-c"])
+def test_with_the_viewer_output_goes_to_a_log_l_shows_it_and_q_stops_the_command(
+    tmp_path: Path, key: str
+) -> None:
+    """Ctrl-C as well: the viewer owns the terminal (raw mode: no SIGINT), and quits on it."""
     assert shutil.which("tmux"), "tmux is needed (scripts/test.sh installs it)"
     session = f"inspector-run-test-{free_port()}"
     port = free_port()
@@ -341,7 +345,18 @@ def test_with_the_viewer_output_goes_to_a_log_and_q_stops_the_command(tmp_path: 
             assert time.monotonic() < deadline, screen
             time.sleep(0.1)
         assert "Uvicorn running" not in screen  # the server's log stays off the viewer
-        tmux("send-keys", "-t", session, "q")
+        tmux("send-keys", "-t", session, "L")
+        deadline = time.monotonic() + 30
+        while "Uvicorn running" not in (screen := tmux("capture-pane", "-p", "-t", session)):
+            assert time.monotonic() < deadline, screen
+            time.sleep(0.1)
+        assert str(log) in screen
+        tmux("send-keys", "-t", session, "Escape")
+        deadline = time.monotonic() + 30
+        while "server log" in (screen := tmux("capture-pane", "-p", "-t", session)):
+            assert time.monotonic() < deadline, screen  # back on the list, escape taken alone
+            time.sleep(0.1)
+        tmux("send-keys", "-t", session, key)
         deadline = time.monotonic() + 30
         while not status.exists() or not status.read_text().strip():
             assert time.monotonic() < deadline, tmux("capture-pane", "-p", "-t", session)
