@@ -122,9 +122,12 @@ async def _listen(args: argparse.Namespace) -> None:
         # SIGTERM stops it as Ctrl-C does, through the `finally` below that removes the
         # socket file (the default action would end the process on the spot).
         ended = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, ended.set)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, ended.set)
         waiting.append(task(ended.wait()))
         if args.parent is None:
+            # Ctrl-C too, even when started ignoring SIGINT (a background job of a script).
+            loop.add_signal_handler(signal.SIGINT, ended.set)
             print(f"inspector: listening on {collector.address}", file=sys.stderr)
             subtitle = f"listening on {collector.address}"
         else:  # the observer of a hot process (see tui.observer): it decides when to stop
