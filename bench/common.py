@@ -177,6 +177,10 @@ def shares_text(shares: dict[str, float]) -> str:
 # -- processes ---------------------------------------------------------------------------------
 
 
+def _exit_on_sigterm(number: int, frame: object) -> None:
+    raise SystemExit(128 + number)
+
+
 class Processes:
     """The processes a bench started; all stopped (SIGINT, then SIGKILL) when it ends."""
 
@@ -209,6 +213,9 @@ class Processes:
         return (self.directory / f"{name}.log").read_text(errors="replace")
 
     def __enter__(self) -> Processes:
+        # SIGTERM (`timeout`, a closed terminal) ends the bench through `__exit__` too, so the
+        # servers and the tmux viewer it started never outlive it.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         return self
 
     def __exit__(self, *exc: object) -> None:
