@@ -344,6 +344,9 @@ def array_header(count: int) -> bytes:
     return b"\xdd" + count.to_bytes(4, "big")
 
 
+DEFAULT_BODY_LIMIT = 1 << 20
+"""Body bytes a capture point (middleware or proxy) records per direction per exchange, and
+per WebSocket message; the rest is counted, not kept."""
 DEFAULT_CAPACITY = 50_000
 DEFAULT_MAX_BYTES = 32 << 20
 MAX_RECORD = 16 << 20

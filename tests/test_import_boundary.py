@@ -100,3 +100,13 @@ def test_the_proxy_modules_import_each_other_without_a_cycle() -> None:
         visit(module, ())
     assert "connection" in graph["protocols"]
     assert not graph["connection"] & {"protocols", "server"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((ROOT / "inspector" / "proxy").glob("*.py")),
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_the_proxy_and_the_middlewares_share_only_the_core(path: Path) -> None:
+    found = {name for name in _imports(path) if name.startswith("inspector.capture")}
+    assert not found, f"{path.name} imports {sorted(found)}"

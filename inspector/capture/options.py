@@ -10,10 +10,10 @@ import traceback
 from typing import Any
 
 from inspector import runtime
-from inspector.records import FAILED, Recorder
+from inspector.records import DEFAULT_BODY_LIMIT, FAILED, Recorder
 from inspector.redact import Redact, recorded_names
 
-DEFAULT_BODY_LIMIT = 1 << 20
+__all__ = ["DEFAULT_BODY_LIMIT", "CaptureOptions", "record_failure"]
 
 
 class CaptureOptions:

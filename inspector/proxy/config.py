@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from inspector.capture.options import DEFAULT_BODY_LIMIT
+from inspector.records import DEFAULT_BODY_LIMIT
 from inspector.redact import Redact, redaction_names
 
 DEFAULT_MAX_WS_MESSAGES = 10_000
