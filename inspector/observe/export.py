@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import codecs
 import contextlib
-import errno
 import ipaddress
 import json
 import math
@@ -32,6 +31,7 @@ from urllib.parse import parse_qsl
 
 from inspector.events import Headers
 from inspector.observe.exchange import Body, Exchange, header
+from inspector.observe.private import open_private
 from inspector.redact import REDACTED, mask_headers, redaction_names
 
 Redact = bool | Iterable[str]
@@ -89,29 +89,9 @@ def open_export(path: str | Path, *, replace: bool = True) -> BinaryIO:
 
 
 def _open_private(path: str, replace: bool) -> int:
-    # O_NONBLOCK: a FIFO at `path` must not hang the open; it is refused below.
-    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-    if not replace:
-        flags |= os.O_EXCL
+    flags = os.O_WRONLY if replace else os.O_WRONLY | os.O_EXCL
+    fd, info = open_private(path, flags, ExportError, "exports are never written")
     try:
-        fd = os.open(path, flags, 0o600)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise ExportError(
-                f"{path} is a symbolic link, and exports are never written through one: "
-                "remove the link or choose another path"
-            ) from None
-        if exc.errno == errno.ENXIO:  # a FIFO that nobody reads
-            raise ExportError(f"{path} is not a regular file: choose another path") from None
-        raise
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ExportError(f"{path} is not a regular file: choose another path")
-        if info.st_uid != os.geteuid():
-            raise ExportError(
-                f"{path} belongs to another user (uid {info.st_uid}): choose another path"
-            )
         if stat.S_IMODE(info.st_mode) != 0o600:
             os.fchmod(fd, 0o600)
         os.ftruncate(fd, 0)

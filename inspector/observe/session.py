@@ -12,7 +12,6 @@ msgspec structs) are still read.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shlex
@@ -27,6 +26,7 @@ from msgspec.structs import replace
 from inspector import codec
 from inspector import events as ev
 from inspector.events import Event
+from inspector.observe.private import open_private
 from inspector.redact import mask_headers, mask_snapshot, redaction_names
 
 VERSION = 2
@@ -133,36 +133,17 @@ def _write_all(fd: int, data: bytes) -> tuple[int, OSError | None]:
 
 
 def _open_private(path: Path) -> int:
-    """Open (or create, 0600) a session for appending, never through a symlink and never a
-    file that someone else could read or own: what is saved is full of secrets. Every check
-    is made on the open descriptor, so the file cannot be swapped between check and use."""
-    # O_NONBLOCK: a FIFO at `path` must not hang the open; it is refused below.
-    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
-    where = shlex.quote(str(path))
-    try:
-        fd = os.open(path, flags, 0o600)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise SessionError(
-                f"{path} is a symbolic link, and sessions are never saved through one: "
-                f"remove the link or choose another path"
-            ) from None
-        raise
-    info = os.fstat(fd)
-    problem = None
-    if not stat.S_ISREG(info.st_mode):
-        problem = f"{path} is not a regular file: choose another path"
-    elif info.st_uid != os.geteuid():
-        problem = f"{path} belongs to another user (uid {info.st_uid}): choose another path"
-    elif info.st_mode & 0o077:
-        mode = stat.S_IMODE(info.st_mode)
-        problem = (
+    """Open (or create, 0600) a session for appending, never a file that someone else could
+    read or own: what is saved is full of secrets."""
+    flags = os.O_RDWR | os.O_APPEND
+    fd, info = open_private(path, flags, SessionError, "sessions are never saved")
+    if info.st_mode & 0o077:
+        os.close(fd)
+        mode, where = stat.S_IMODE(info.st_mode), shlex.quote(str(path))
+        raise SessionError(
             f"{path} may be read or written by others (mode {mode:04o}), and sessions hold "
             f"cookies and tokens: run `chmod 600 {where}` or choose another path"
         )
-    if problem is not None:
-        os.close(fd)
-        raise SessionError(problem)
     return fd
 
 
