@@ -198,6 +198,8 @@ class WebSocketMessage(Event, frozen=True):
     """The bytes of a binary message, cut to the capture limit; None for a text message."""
     size: int
     """The whole message's size in bytes (UTF-8 for text)."""
+    injected: bool = False
+    """A message the viewer injected through the relay (recorded as the relay wrote it)."""
 
 
 class WebSocketClosed(Event, frozen=True):
@@ -219,6 +221,28 @@ class CaptureFailed(Event, frozen=True):
 
     where: str
     error: str
+
+
+class TrafficHeld(Event, frozen=True):
+    """The relay holds a request, a response or a WebSocket message until the viewer releases
+    it (or the hold times out, or its connection dies). `head`: a request's or response's
+    head as read (empty for a message); `body`: the body or payload as held (unmasked and
+    inflated for a message, cut to the body limit), `size` all of it; `editable` is "" when
+    the viewer may edit or drop it, else the sentence saying why not."""
+
+    hold: int
+    what: Literal["request", "response", "message"]
+    sender: Sender
+    opcode: int
+    head: bytes
+    body: bytes
+    size: int
+    editable: str
+
+
+class HoldReleased(Event, frozen=True):
+    hold: int
+    action: Literal["forwarded", "edited", "dropped", "timed out", "lost"]
 
 
 class EventsDropped(Event, frozen=True):
@@ -270,6 +294,8 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
         EventsDropped,
         PeerConnected,
         PeerDisconnected,
+        TrafficHeld,
+        HoldReleased,
     )
 }
 
@@ -296,5 +322,7 @@ AnyEvent = (
     | EventsDropped
     | PeerConnected
     | PeerDisconnected
+    | TrafficHeld
+    | HoldReleased
 )
 """The tagged union, for typed decoding."""

@@ -177,6 +177,8 @@ class WsFrame(ExchangeRecord, frozen=True, tag=21):
     size: int
     compressed: bool
     limit: int
+    injected: bool = False
+    """The viewer injected it: the relay wrote it (unmasked, uncompressed pieces)."""
 
 
 class WsControl(ExchangeRecord, frozen=True, tag=22):
@@ -201,6 +203,25 @@ class Dropped(Record, frozen=True, tag=24):
     count: int
     total: int
     where: str
+
+
+# -- acting on traffic (the relay's control socket) -------------------------------------------
+class Held(ExchangeRecord, frozen=True, tag=25):
+    """The relay holds a request, response or message: see `events.TrafficHeld`."""
+
+    hold: int
+    what: str
+    sender: str
+    opcode: int
+    head: bytes
+    body: bytes
+    size: int
+    editable: str
+
+
+class Released(ExchangeRecord, frozen=True, tag=26):
+    hold: int
+    action: str
 
 
 AnyRecord = (
@@ -228,6 +249,8 @@ AnyRecord = (
     | WsControl
     | WsClosed
     | Dropped
+    | Held
+    | Released
 )
 
 
@@ -248,6 +271,7 @@ PROXY_REQUEST, PROXY_BAD_REQUEST = _tag(ProxyRequest), _tag(ProxyBadRequest)
 PROXY_RESPONSE, PROXY_TRAILERS = _tag(ProxyResponse), _tag(ProxyTrailers)
 PROXY_ANSWERED, WS_FRAME, WS_CONTROL = _tag(ProxyAnswered), _tag(WsFrame), _tag(WsControl)
 WS_CLOSED, DROPPED = _tag(WsClosed), _tag(Dropped)
+HELD, RELEASED = _tag(Held), _tag(Released)
 TAG_NAMES = {_tag(cls): cls.__name__ for cls in AnyRecord.__args__}
 
 

@@ -49,6 +49,7 @@ is forgotten (its `ExchangeFinished` then lacks the request and first-byte timin
 
 _MASK = REDACTED.encode()
 _OUTCOMES = frozenset({"completed", "failed", "cancelled", "disconnected"})
+_RELEASES = frozenset({"forwarded", "edited", "dropped", "timed out", "lost"})
 
 
 class _Open:
@@ -102,6 +103,8 @@ class Builder:
             rec.WsControl: self._ws_control,
             rec.WsClosed: self._ws_closed,
             rec.Dropped: lambda r: ev.EventsDropped("", now_ns(), r.count, r.total, r.where),
+            rec.Held: self._held,
+            rec.Released: self._released,
         }
 
     def build(self, records: Iterable[rec.Record]) -> list[ev.Event]:
@@ -479,7 +482,21 @@ class Builder:
             kept, size = message_payload(r.pieces, r.size, inflater, keep, keep + r.limit)
         state.kept += len(kept)
         self.budget.used += len(kept)
-        return message(r.xid, r.at, sender, r.opcode == TEXT, kept, size)
+        event = message(r.xid, r.at, sender, r.opcode == TEXT, kept, size)
+        if r.injected:  # written by the relay itself: never compressed, never in a context
+            event = msgspec.structs.replace(event, injected=True)
+        return event
+
+    def _held(self, r: rec.Held) -> ev.TrafficHeld:
+        what: Any = r.what if r.what in ("request", "response") else "message"
+        sender: Any = "client" if r.sender == "client" else "server"
+        return ev.TrafficHeld(
+            r.xid, r.at, r.hold, what, sender, r.opcode, r.head, r.body, r.size, r.editable
+        )
+
+    def _released(self, r: rec.Released) -> ev.HoldReleased:
+        action: Any = r.action if r.action in _RELEASES else "lost"
+        return ev.HoldReleased(r.xid, r.at, r.hold, action)
 
     def _ws_control(self, r: rec.WsControl) -> ev.Event:
         sender: Any = "client" if r.sender == "client" else "server"

@@ -73,6 +73,8 @@ class Exchange:
     """Those messages' sizes, summed."""
     message_counts: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
     closed: ev.WebSocketClosed | None = None
+    holds: dict[int, ev.TrafficHeld] = field(default_factory=dict)
+    """What the relay holds for the viewer now (released ones leave), by hold number."""
     events: list[ev.Event] = field(default_factory=list)
     events_dropped: int = 0
 
@@ -137,6 +139,10 @@ class Exchange:
             case ev.WebSocketClosed():
                 if self.closed is None:
                     self.closed = event
+            case ev.TrafficHeld():
+                self.holds[event.hold] = event
+            case ev.HoldReleased():
+                self.holds.pop(event.hold, None)
 
     # -- derived views ------------------------------------------------------------------------
 

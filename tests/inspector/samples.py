@@ -60,4 +60,6 @@ def one_of_each() -> list[ev.Event]:
         ev.EventsDropped("", 19, 3, 10, "bus"),
         ev.PeerConnected("", 20, "0a1b2c", "web-1", 4242, "gunicorn"),
         ev.PeerDisconnected("", 21, "0a1b2c", "disconnected"),
+        ev.TrafficHeld(XID, 22, 1, "message", "client", 1, b"", b"hi", 2, ""),
+        ev.HoldReleased(XID, 23, 1, "timed out"),
     ]
