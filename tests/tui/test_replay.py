@@ -12,12 +12,12 @@ import msgspec
 from inspector import EventBus
 from inspector import events as ev
 from inspector.observe.exchange import fold
+from inspector.observe.replay import prepare
 from inspector.proxy import Proxy, ProxyConfig
 from inspector.redact import REDACTED
 from tests.tui.pilot import SIZE, until
 from tui.app import InspectorApp
 from tui.scenarios import WEB1, scripted
-from tui.screens.replay import prepare
 from tui.widgets.cells import is_replay
 
 # Odd name case, duplicates, no Accept-Encoding and no Connection: what replay must not change.
