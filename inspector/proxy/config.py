@@ -60,6 +60,8 @@ class ProxyConfig:
         nothing) before both connections close (nginx's send_timeout); recorded.
     backlog: the listening socket's queue of connections not accepted yet (uvicorn's 2048).
     max_ws_messages: WebSocket messages recorded per connection; later ones pass unrecorded.
+    hold_timeout: seconds the viewer may hold a request, response or message (intercept)
+        before it is forwarded unchanged.
     redact: header names masked in captured events, as in `CaptureOptions` (one name,
         several, True for the usual secrets, False or None); kept as the set of lower-case
         names it means. What is forwarded is never changed.
@@ -77,6 +79,7 @@ class ProxyConfig:
     backlog: int = 2048
     max_ws_messages: int = DEFAULT_MAX_WS_MESSAGES
     redact: Redact = False
+    hold_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         if self.body_limit < 0:
@@ -88,6 +91,7 @@ class ProxyConfig:
             self.header_timeout,
             self.body_timeout,
             self.send_timeout,
+            self.hold_timeout,
         )
         if not all(timeout > 0 for timeout in timeouts):
             raise ValueError("timeouts must be > 0")

@@ -165,8 +165,7 @@ class Connection:
     def client_data(self, data: bytes) -> None:
         tunnel = self.tunnel
         if tunnel is not None:
-            self.io.to_upstream(data)
-            tunnel.from_client(data)
+            tunnel.client_data(data)
             return
         reader = self.reader
         if reader.stopped or self.closing:  # the next request waits for this response
@@ -329,8 +328,7 @@ class Connection:
     def upstream_data(self, data: bytes) -> None:
         tunnel = self.tunnel
         if tunnel is not None:
-            self.io.to_client(data)
-            tunnel.from_upstream(data)
+            tunnel.upstream_data(data)
             return
         responses = self.responses
         out = responses.feed(data)  # after an error: up to the last byte that was valid
@@ -450,7 +448,8 @@ class Connection:
         """101: both connections now carry another protocol, relayed both ways unchanged."""
         self.switch = None
         self.flight = None
-        self.tunnel = Tunnel(self.shared, flight, head)
+        io = self.io
+        self.tunnel = Tunnel(self.shared, flight, head, io.to_upstream, io.to_client)
         rest = self.responses.rest
         if rest:
             self.upstream_data(rest)

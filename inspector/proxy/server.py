@@ -18,6 +18,7 @@ from typing import Any
 
 from inspector.proxy.config import ProxyConfig, format_address
 from inspector.proxy.failures import connect_error
+from inspector.proxy.holds import Steering
 from inspector.proxy.protocols import ClientProtocol
 from inspector.proxy.state import Shared
 from inspector.records import Recorder
@@ -53,6 +54,7 @@ class Proxy:
         self._server = server
         self.port = int(server.sockets[0].getsockname()[1])
         self._shared = Shared(self.config, self.recorder, self.port)
+        self._shared.steering.schedule = loop.call_later
         shared.append(self._shared)
 
     async def _refuse_itself(self, server: asyncio.Server) -> None:
@@ -91,6 +93,12 @@ class Proxy:
         with contextlib.suppress(OSError):
             await writer.wait_closed()
         return None
+
+    @property
+    def steering(self) -> Steering:
+        """What the viewer's actions reach (see `inspector.proxy.control`); once started."""
+        assert self._shared is not None, "the proxy has not started"
+        return self._shared.steering
 
     @property
     def connections(self) -> int:

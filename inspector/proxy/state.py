@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from inspector.events import Outcome, now_ns
 from inspector.proxy.config import ProxyConfig, format_address
+from inspector.proxy.holds import Steering
 from inspector.records import FINISHED, Recorder
 from inspector.redact import recorded_names
 
@@ -36,6 +37,7 @@ class Shared:
         "recorder",
         "redact",
         "server",
+        "steering",
         "upstream",
         "upstreams",
     )
@@ -57,6 +59,7 @@ class Shared:
         self.count = 0  # connections accepted: each is numbered in its requests' records
         self.authorities = _authorities(config.upstream, self.server)
         self.upstreams = UPSTREAMS if upstreams is None else upstreams
+        self.steering = Steering(recorder, config.hold_timeout)
 
 
 UPSTREAMS: dict[Link, Hop] = {}

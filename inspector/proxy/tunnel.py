@@ -10,17 +10,34 @@ relayed blind. When either side closes, the exchange ends.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from inspector.events import Sender, now_ns
+from inspector.proxy.holds import ActionError
 from inspector.proxy.state import Flight, Shared
-from inspector.proxy.websocket import CLOSE, FrameReader
+from inspector.proxy.steered import SteeredDirection
+from inspector.proxy.websocket import BINARY, CLOSE, TEXT, FrameReader, deflate_agreed
 from inspector.records import PROXY_RESPONSE, WS_CLOSED, WS_CONTROL, WS_FRAME, Pieces
 
 
 class Tunnel:
-    def __init__(self, shared: Shared, flight: Flight, head: bytes) -> None:
-        """`head`: the 101's head, through the CRLF ending its last field line."""
+    def __init__(
+        self,
+        shared: Shared,
+        flight: Flight,
+        head: bytes,
+        to_upstream: Callable[[bytes], None] | None = None,
+        to_client: Callable[[bytes], None] | None = None,
+    ) -> None:
+        """`head`: the 101's head, through the CRLF ending its last field line; `to_upstream`
+        and `to_client` write to either side (the connection's `Io`)."""
         self.shared = shared
         self.flight = flight
+        self.to_upstream = to_upstream
+        self.to_client = to_client
+        self.head = head
+        self.steered_client: SteeredDirection | None = None  # what the client sends
+        self.steered_server: SteeredDirection | None = None
         self.record = shared.recorder.record
         self.finished = False
         self.closed_by: set[Sender] = set()
@@ -36,6 +53,75 @@ class Tunnel:
             limit = shared.body_limit
             self.from_client_frames = FrameReader(_Side(self, "client"), limit)
             self.from_server_frames = FrameReader(_Side(self, "server"), limit)
+            steering = shared.steering
+            steering.tunnels[flight.id] = self
+            if steering.messages is not None:
+                self.steer()
+
+    # -- bytes both ways: straight through unless steered ----------------------------------------
+
+    def client_data(self, data: bytes) -> None:
+        steered = self.steered_client
+        if steered is None:
+            assert self.to_upstream is not None
+            self.to_upstream(data)
+            self.from_client(data)
+        else:
+            steered.feed(data)
+
+    def upstream_data(self, data: bytes) -> None:
+        steered = self.steered_server
+        if steered is None:
+            assert self.to_client is not None
+            self.to_client(data)
+            self.from_upstream(data)
+        else:
+            steered.feed(data)
+
+    def observe(self, sender: Sender, data: bytes) -> None:
+        """`data` reached the peer of `sender`: recorded as any relayed bytes."""
+        if sender == "client":
+            self.from_client(data)
+        else:
+            self.from_upstream(data)
+
+    def steer(self) -> None:
+        """From now on both directions go frame by frame (see `steered`)."""
+        if self.finished or self.to_upstream is None or self.to_client is None:
+            return
+        agreed = deflate_agreed(self.head)
+        if self.steered_client is None and self.from_client_frames is not None:
+            self.steered_client = SteeredDirection(
+                self, "client", self.to_upstream, self.from_client_frames, agreed and agreed[0]
+            )
+        if self.steered_server is None and self.from_server_frames is not None:
+            self.steered_server = SteeredDirection(
+                self, "server", self.to_client, self.from_server_frames, agreed and agreed[1]
+            )
+
+    def inject(self, to: str, opcode: int, payload: bytes) -> None:
+        """Writes a message of the viewer's to `to` ("server" or "client")."""
+        if opcode not in (TEXT, BINARY):
+            raise ActionError("a message's opcode is 1 (text) or 2 (binary)")
+        if opcode == TEXT:
+            try:
+                payload.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ActionError("a text message must be valid UTF-8 (RFC 6455 §5.6)") from None
+        if self.finished:
+            raise ActionError("this WebSocket connection is closed")
+        if self.closed_by:
+            raise ActionError(
+                "this WebSocket connection is closing (a close frame was sent): nothing more"
+                " can be sent on it"
+            )
+        self.steer()
+        steered = self.steered_client if to == "server" else self.steered_server
+        if steered is None:
+            raise ActionError(
+                "this connection's frames could not be followed: nothing can be injected"
+            )
+        steered.inject(opcode, payload)
 
     def from_client(self, data: bytes) -> None:
         frames = self.from_client_frames
@@ -69,6 +155,10 @@ class Tunnel:
             if flight.websocket and not self.closed_by:  # RFC 6455 §7.1.5: no close frame
                 self.record(WS_CLOSED, flight.id, at, side, 1006, "", True)
             flight.finish(self.record, "completed", at)
+            self.shared.steering.tunnels.pop(flight.id, None)
+            for steered in (self.steered_client, self.steered_server):
+                if steered is not None:
+                    steered.lost()
 
 
 class _Side:

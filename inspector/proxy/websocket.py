@@ -9,6 +9,7 @@ reading close codes are the observer's (`inspector.observe.websocket`), never th
 
 from __future__ import annotations
 
+import os
 from typing import Protocol
 
 from inspector.records import Pieces
@@ -99,6 +100,13 @@ class FrameReader:
             if not self._left:
                 self._end_frame()
 
+    def position(self) -> tuple[bytes, int, bool, bool]:
+        """Where this direction is, for a `FrameSplitter` to take over from: the bytes of a
+        header begun, payload bytes left in the current frame (-1: none), whether a data
+        message is under way, and whether the current frame ends it."""
+        data_frame = not self._control and self._left >= 0
+        return self._header, self._left, bool(self._opcode), data_frame and self._fin
+
     def _read_header(self, data: bytes, pos: int) -> int:
         # §5.2: 2 bytes, then a 16- or 64-bit extended length, then a 4-byte masking key.
         held = len(self._header)
@@ -145,3 +153,153 @@ class FrameReader:
             self.sink.message(self._opcode, self._pieces, self._size, self._compressed)
             self._opcode = 0
             self._pieces = []
+
+
+# -- writing frames of the relay's own (inject, edit) ----------------------------------------------
+
+MAX_FRAME = 64 * 1024
+"""Payload bytes per frame the relay writes: a large message goes out in fragments (§5.4)."""
+
+
+def encode_message(opcode: int, payload: bytes, masked: bool) -> bytes:
+    """`payload` as frames of at most `MAX_FRAME` bytes: uncompressed (RSV1 clear, RFC 7692
+    §6.1 lets any message go uncompressed), masked with a fresh random key per frame when it
+    goes to the server (§5.3: a client must mask, and keys must not be predictable)."""
+    frames = []
+    pieces = [payload[i : i + MAX_FRAME] for i in range(0, len(payload), MAX_FRAME)] or [b""]
+    for index, piece in enumerate(pieces):
+        first = opcode if index == 0 else 0
+        fin = 0x80 if index == len(pieces) - 1 else 0
+        frames.append(_frame(fin | first, piece, masked))
+    return b"".join(frames)
+
+
+def _frame(b0: int, payload: bytes, masked: bool) -> bytes:
+    length = len(payload)
+    bit = 0x80 if masked else 0
+    if length < 126:
+        header = bytes((b0, bit | length))
+    elif length < 1 << 16:
+        header = bytes((b0, bit | 126)) + length.to_bytes(2, "big")
+    else:
+        header = bytes((b0, bit | 127)) + length.to_bytes(8, "big")
+    if not masked:
+        return header + payload
+    key = os.urandom(4)
+    return header + key + mask(payload, key)
+
+
+def mask(payload: bytes, key: bytes, offset: int = 0) -> bytes:
+    """§5.3: octet i XOR key octet (i + offset) mod 4 (masking and unmasking alike)."""
+    if not payload:
+        return b""
+    turn = offset % 4
+    key = key[turn:] + key[:turn]
+    stream = key * (len(payload) // 4 + 1)
+    value = int.from_bytes(payload, "big") ^ int.from_bytes(stream[: len(payload)], "big")
+    return value.to_bytes(len(payload), "big")
+
+
+def deflate_agreed(head: bytes) -> tuple[bool, bool] | None:
+    """From a 101's head: (client, server) no_context_takeover when permessage-deflate was
+    agreed (RFC 7692 §7.1.1), else None."""
+    values = [
+        line.partition(b":")[2]
+        for line in head.split(b"\r\n")
+        if line.partition(b":")[0].strip().lower() == b"sec-websocket-extensions"
+    ]
+    for extension in b",".join(values).split(b","):
+        name, *params = (part.strip().lower() for part in extension.split(b";"))
+        if name == b"permessage-deflate":
+            names = {param.partition(b"=")[0].strip() for param in params}
+            return b"client_no_context_takeover" in names, b"server_no_context_takeover" in names
+    return None
+
+
+class Frame:
+    """A whole frame (`raw`: its header and payload as read), or, with `through` set, the
+    start of one that is forwarded as it comes (`raw`: what of its header is still unsent)."""
+
+    __slots__ = ("fin", "key", "opcode", "raw", "rsv1", "start", "through")
+
+    def __init__(
+        self, b0: int, key: bytes | None, raw: bytes, start: int, through: bool = False
+    ) -> None:
+        self.fin = bool(b0 & 0x80)
+        self.rsv1 = bool(b0 & 0x40)
+        self.opcode = b0 & 0x0F
+        self.key = key
+        self.raw = raw
+        self.start = start  # where the payload begins in `raw`
+        self.through = through
+
+    def payload(self) -> bytes:
+        data = self.raw[self.start :]
+        return data if self.key is None else mask(data, self.key)
+
+
+BIG_FRAME = 16 << 20
+"""A frame with more payload than this is forwarded as it comes, never held."""
+
+
+class FrameSplitter:
+    """Cuts one direction into whole frames (`Frame`), for the relay to forward, hold or
+    interleave its own between them. `feed` returns frames, byte strings to forward as they
+    are (the rest of a frame that goes through), and None when such a frame ends. It may
+    take over mid-frame from a `FrameReader` (`position()`): what was already sent of that
+    frame goes through."""
+
+    def __init__(self, header: bytes = b"", left: int = -1) -> None:
+        self._buffer = header
+        self._sent = len(header)  # bytes of the buffered header already forwarded
+        self._left = left if left > 0 else 0  # payload bytes of a frame going through
+
+    def feed(self, data: bytes) -> list[Frame | bytes | None]:
+        out: list[Frame | bytes | None] = []
+        pos = 0
+        if self._left:
+            pos = min(self._left, len(data))
+            out.append(data[:pos])
+            self._left -= pos
+            if not self._left:
+                out.append(None)
+        buffer = self._buffer + data[pos:] if self._buffer else data[pos:]
+        pos = 0
+        while True:
+            size = len(buffer) - pos
+            if size < 2:
+                break
+            b0, b1 = buffer[pos], buffer[pos + 1]
+            length = b1 & 0x7F
+            need = 2 + (2 if length == 126 else 8 if length == 127 else 0) + (4 if b1 & 0x80 else 0)
+            if size < need:
+                break
+            if length == 126:
+                length = int.from_bytes(buffer[pos + 2 : pos + 4], "big")
+            elif length == 127:
+                length = int.from_bytes(buffer[pos + 2 : pos + 10], "big")
+            key = buffer[pos + need - 4 : pos + need] if b1 & 0x80 else None
+            if self._sent or length > BIG_FRAME:
+                unsent = buffer[pos + self._sent : pos + need]
+                self._sent = 0
+                out.append(Frame(b0, key, unsent, len(unsent), through=True))
+                pos += need
+                take = min(length, len(buffer) - pos)
+                if take:
+                    out.append(buffer[pos : pos + take])
+                pos += take
+                self._left = length - take
+                if not self._left:
+                    out.append(None)
+                    continue
+                break
+            if size < need + length:
+                break
+            out.append(Frame(b0, key, buffer[pos : pos + need + length], need))
+            pos += need + length
+        self._buffer = buffer[pos:]
+        return out
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
