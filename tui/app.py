@@ -7,7 +7,9 @@ events into the `Store` at most every `FLUSH_INTERVAL` seconds and in slices of 
 events, so keys are handled between slices of a large backlog. While paused, events are held
 (up to `MAX_HELD`, beyond which they are discarded and counted); resuming puts them back at
 the front of the pending list, to be folded in slices like any backlog. Screens and widgets
-live in `tui.screens` and `tui.widgets`; this module only wires them.
+live in `tui.screens` and `tui.widgets`; this module only wires them: screens post what the
+user asked for (inject, intercept, release) and the app answers, through `TrafficActions`
+(`tui.acting`) for what goes to the relay.
 """
 
 from __future__ import annotations
@@ -30,10 +32,19 @@ from inspector.events import Event, new_exchange_id
 from inspector.observe.exchange import Exchange
 from inspector.observe.export import curl
 from inspector.observe.store import Store
+from tui.acting import TrafficActions
 from tui.screens.clipboard import in_tmux, place
 from tui.screens.detail import DetailScreen
 from tui.screens.exchanges import ExchangesScreen
 from tui.screens.help import HelpScreen
+from tui.screens.inject import InjectRequested, InjectScreen, InjectSubmitted
+from tui.screens.intercept import (
+    InterceptRequested,
+    InterceptScreen,
+    InterceptSubmitted,
+    ReleaseAllRequested,
+    ReleaseRequested,
+)
 from tui.screens.log import LogScreen
 from tui.screens.replay import replay, replay_warning, summary
 from tui.widgets.cells import printable
@@ -73,12 +84,15 @@ class InspectorApp(App[None]):
         listening: str | None = None,
         saved: bool = False,
         log_path: str | Path | None = None,
+        control: str | Path | None = None,
     ) -> None:
         """`peers`: how many processes send events now; `replay_base`: where replays go (else
         to the host each request names); `listening`: the address apps send events to (`inspector
         listen`), which an empty list shows with how to connect an app; `saved`: the events
         come from a session file (`inspector open`): not live, nothing to pause; `log_path`:
-        the file the server's output goes to (`inspector run`), which `L` shows."""
+        the file the server's output goes to (`inspector run`), which `L` shows; `control`: the
+        relay's control socket (`inspect-proxy`, `inspector demo`), through which the viewer
+        injects, intercepts and releases."""
         super().__init__()
         self.store = store if store is not None else Store()
         self.title = title
@@ -88,6 +102,7 @@ class InspectorApp(App[None]):
         self.listening = listening
         self.saved = saved
         self.log_path = Path(log_path) if log_path is not None else None
+        self.actions = TrafficActions(self, control)
         self.paused = False
         self.held: list[Event] = []
         self.discarded = 0
@@ -122,10 +137,11 @@ class InspectorApp(App[None]):
         self._fold_pending()
         self.update_status()  # even with nothing to fold: the status bar is never blank
 
-    def on_unmount(self) -> None:
+    async def on_unmount(self) -> None:
         with self._lock:
             self._closed = True
             self._pending.clear()
+        await self.actions.close()
 
     # -- events in -------------------------------------------------------------------------------
 
@@ -176,6 +192,8 @@ class InspectorApp(App[None]):
             self.exchanges.list.select(self._reveal)
             self._reveal = None
         self._refresh_details(touched)
+        if self.actions.touched(self.store, touched):
+            self.intercept_changed()
         self.update_status()
 
     def _refresh_details(self, touched: set[str]) -> None:
@@ -244,7 +262,45 @@ class InspectorApp(App[None]):
         self.discarded = 0
         self.exchanges.list.reset()
         self._refresh_details(set())
+        self.intercept_changed()
         self.update_status()
+
+    # -- acting on live traffic (posted by the screens) -----------------------------------------
+
+    def on_inject_requested(self, message: InjectRequested) -> None:
+        reason = self.actions.inject_refusal(message.exchange)
+        if reason is not None:
+            self.tell(f"cannot inject: {reason}", title="Inject", severity="warning")
+        elif not isinstance(self.screen, InjectScreen):
+            self.push_screen(InjectScreen(message.exchange, to=message.to, typed=message.typed))
+
+    def on_inject_submitted(self, message: InjectSubmitted) -> None:
+        self.actions.inject(message.exchange_id, message.to, message.opcode, message.payload)
+
+    def on_intercept_requested(self, message: InterceptRequested) -> None:
+        reason = self.actions.intercept_refusal()
+        if reason is not None:
+            self.tell(f"cannot intercept: {reason}", title="Intercept", severity="warning")
+        elif not any(isinstance(screen, InterceptScreen) for screen in self.screen_stack):
+            self.push_screen(InterceptScreen(self.actions.filters, self.actions.holds(self.store)))
+
+    def on_intercept_submitted(self, message: InterceptSubmitted) -> None:
+        self.actions.intercept(message.filters)
+
+    def on_release_requested(self, message: ReleaseRequested) -> None:
+        self.actions.release(message.held, message.action, message.edited)
+
+    def on_release_all_requested(self, message: ReleaseAllRequested) -> None:
+        self.actions.release_all(message.action)
+
+    def intercept_changed(self) -> None:
+        """Holds came or went, or the filters changed: the intercept screen shows it."""
+        screens = [s for s in self.screen_stack if isinstance(s, InterceptScreen)]
+        if screens:
+            holds = self.actions.holds(self.store)
+            for screen in screens:
+                screen.filters = self.actions.filters
+                screen.show_holds(holds)
 
     def copy_curl(self, exchange: Exchange) -> None:
         """Inside tmux into its paste buffer, elsewhere by OSC 52 and into a file; the

@@ -18,6 +18,8 @@ from textual.screen import Screen
 from textual.widgets import Static, TabbedContent, TabPane
 
 from inspector.observe.exchange import Exchange
+from tui.screens.inject import InjectRequested
+from tui.screens.intercept import InterceptRequested
 from tui.widgets.cells import duration, is_replay, printable, status_cell
 from tui.widgets.detail import RequestPane, ResponsePane
 from tui.widgets.footer import KeyFooter
@@ -46,6 +48,8 @@ class DetailScreen(Screen[None]):
         Binding("5", "no_messages", show=False),
         Binding("r", "replay", "Replay"),
         Binding("y", "copy_curl", "Copy curl"),
+        Binding("i", "inject", "Inject"),
+        Binding("I", "intercept", "Intercept"),
     ]
 
     def __init__(self, exchange: Exchange, *, tab: str | None = None) -> None:
@@ -94,6 +98,8 @@ class DetailScreen(Screen[None]):
         if is_replay(exchange):
             extra.append("replay")
         title.append("   " + " · ".join(e for e in extra if e), style="dim")
+        if exchange.holds:
+            title.append(f"   {len(exchange.holds)} held by intercept (I)", style="bold yellow")
         if self.forgotten:
             title.append("   evicted: no longer updated", style="bold yellow")
         return title
@@ -138,3 +144,9 @@ class DetailScreen(Screen[None]):
 
     def action_copy_curl(self) -> None:
         self.inspector.copy_curl(self.exchange)
+
+    def action_inject(self) -> None:
+        self.post_message(InjectRequested(self.exchange))
+
+    def action_intercept(self) -> None:
+        self.post_message(InterceptRequested())

@@ -1,15 +1,16 @@
 """The main screen: the live exchange list with its filter bar, status bar and key footer.
 
-Actions that work on the exchange under the cursor (open, mark, replay, copy as curl: on the
-row that was under it when the key was pressed, see `VirtualList.target`) or on a selection
-(export: the marked exchanges, else all shown) live here; the app owns the store, the
-incoming events and pausing.
+Actions that work on the exchange under the cursor (open, mark, replay, copy as curl, inject:
+on the row that was under it when the key was pressed, see `VirtualList.target`) or on a
+selection (export: the marked exchanges, else all shown) live here; the app owns the store,
+the incoming events and pausing, and answers what this screen posts (inject, intercept).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, cast
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -20,6 +21,8 @@ from inspector.observe.store import Store
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.detail import DetailScreen
 from tui.screens.export import ExportScreen
+from tui.screens.inject import InjectRequested
+from tui.screens.intercept import InterceptRequested
 from tui.widgets.exchange_list import ExchangeList
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.footer import KeyFooter, StatusBar
@@ -27,6 +30,17 @@ from tui.widgets.virtual_list import VirtualList
 
 if TYPE_CHECKING:
     from tui.app import InspectorApp
+
+
+class _HoldingList(ExchangeList):
+    """The exchange list with a ⏸ in the second flag cell for an exchange whose traffic the
+    proxy holds now (intercept), in place of the replay mark while it holds."""
+
+    def render_row(self, row: Exchange, index: int, width: int) -> Text:
+        line = super().render_row(row, index, width)
+        if not row.holds or len(line) < 2:
+            return line
+        return Text.assemble(line[:1], ("⏸", "bold red"), line[2:], no_wrap=True)
 
 
 class ExchangesScreen(Screen[None]):
@@ -41,6 +55,8 @@ class ExchangesScreen(Screen[None]):
         Binding("x", "export", "Export"),
         Binding("r", "replay", "Replay"),
         Binding("y", "copy_curl", "Copy curl"),
+        Binding("i", "inject", "Inject"),
+        Binding("I", "intercept", "Intercept"),
         Binding("c", "clear", "Clear"),
         Binding("end,G", "follow", "Follow", show=False),
     ]
@@ -48,7 +64,7 @@ class ExchangesScreen(Screen[None]):
     def __init__(self, store: Store, *, listening: str | None = None, saved: bool = False) -> None:
         super().__init__()
         self.store = store
-        self.list = ExchangeList(store, listening=listening, saved=saved, id="exchanges")
+        self.list = _HoldingList(store, listening=listening, saved=saved, id="exchanges")
         self.filter_bar = FilterBar()
         self.status_bar = StatusBar()
 
@@ -123,6 +139,15 @@ class ExchangesScreen(Screen[None]):
         if exchange is not None:
             self.inspector.copy_curl(exchange)
         self.inspector.update_status()
+
+    def action_inject(self) -> None:
+        exchange = self.list.target()
+        if exchange is not None:
+            self.post_message(InjectRequested(exchange))
+        self.inspector.update_status()
+
+    def action_intercept(self) -> None:
+        self.post_message(InterceptRequested())
 
     def action_clear(self) -> None:
         """Forget every exchange, once the user says yes: there is no undo."""

@@ -22,6 +22,8 @@ KEYS = (
     ("x", "export marked, else shown: HAR or curl"),
     ("r", "replay the request as captured (a new ↻ row, selected)"),
     ("y", "copy the request as curl"),
+    ("i", "inject a message into a live WebSocket (inspect-proxy)"),
+    ("I", "intercept: hold matching traffic; f forward, d drop, e edit, F/D all"),
     ("c", "clear the list (asks first)"),
     ("L", "the server's output, followed (inspector run)"),
     ("ctrl+p", "command palette"),
@@ -39,6 +41,15 @@ FILTERS = (
     ("~ws  ~e", "WebSocket / failed or 5xx"),
     ("~src proxy", "captured by proxy, asgi or wsgi"),
     ("! & | ( )", "not, and, or, grouping"),
+)
+MESSAGE_FILTERS = (
+    ("~from client|server", "direction (client: to the app)"),
+    ("~text  ~binary", "message type"),
+    ("~size >1k  ~size <=100", "payload size (k, m: 1024, 1024²)"),
+    ("~b ~bq ~bs regex  word", "payload (any, the client's, the app's)"),
+)
+MESSAGE_NOTE = (
+    "The Messages tab and the intercept screen's filters; requests and responses use the list's."
 )
 
 
@@ -69,3 +80,6 @@ class HelpScreen(ModalScreen[None]):
             yield Static(_table("Keys", KEYS))
             yield Static(Text())
             yield Static(_table("Filters", FILTERS))
+            yield Static(Text())
+            yield Static(_table("Message filters", MESSAGE_FILTERS))
+            yield Static(Text(MESSAGE_NOTE, style="dim"))

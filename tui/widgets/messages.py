@@ -4,14 +4,16 @@ Rows show the direction, time since the handshake, size and a preview (text, or 
 bytes); the message under the cursor is shown in full below (JSON pretty-printed). The list
 is a `VirtualList` that appends as messages arrive and follows them while the cursor is on
 the newest, as the exchange list does; moved up, the reader's position never jumps. Its
-own filter (a case-insensitive regex over the preview, `>` for client-only, `<` for
-app-only) keeps the matching messages. The close code and reason head the pane.
+own filter, in the `~` language of intercept (`~from client`, `~text`, `~size >1k`, `~b RE`,
+a bare word for `~b`), is compiled once per edit (`compile_rule`) and then only evaluated
+(`matches`), so refiltering the message cap stays instant; a mistake is shown with its
+position and the list keeps the last good filter. Messages the viewer injected are marked.
+The close code and reason head the pane.
 """
 
 from __future__ import annotations
 
 import json
-import re
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -20,10 +22,14 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Input, Static
 
 from inspector import events as ev
+from inspector.matching import Anything, Rule, matches
 from inspector.observe.exchange import Exchange
+from inspector.observe.filters import FilterError
+from inspector.observe.rules import compile_rule, message_subject
 from tui.console import size
 from tui.widgets.body import hex_dump, highlight
 from tui.widgets.cells import printable
+from tui.widgets.filter_bar import error_text
 from tui.widgets.virtual_list import VirtualList
 
 
@@ -53,6 +59,7 @@ class MessageList(VirtualList[ev.WebSocketMessage]):
             "  ",
             (f"{(row.at_ns - self.start_ns) / 1e6:>10,.3f} ms", "dim"),
             f" {size(row.size):>10}  ",
+            ("injected ", "bold yellow") if row.injected else "",
             (kind, "magenta"),
             (preview(row), "" if row.text is not None else "cyan"),
         )
@@ -87,15 +94,15 @@ class MessagesPane(Vertical):
     def __init__(self, exchange: Exchange, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.exchange = exchange
-        self.pattern: re.Pattern[str] | None = None
-        self.sender: str | None = None
+        self.rule: Rule | None = None
+        """The filter, compiled; None keeps every message."""
         self._seen = 0
         start = exchange.request.at_ns if exchange.request is not None else 0
         self.list = MessageList(start)
 
     def compose(self) -> ComposeResult:
         yield Static(classes="state")
-        yield Input(placeholder="filter messages: regex, > client only, < app only")
+        yield Input(placeholder="filter messages: ~from client, ~text, ~size >1k, ~b regex, word")
         yield Static(classes="error")
         yield self.list
         with VerticalScroll():
@@ -114,26 +121,28 @@ class MessagesPane(Vertical):
             self._expand()
 
     def _keeps(self, message: ev.WebSocketMessage) -> bool:
-        if self.sender is not None and message.sender != self.sender:
-            return False
-        return self.pattern is None or self.pattern.search(preview(message)) is not None
+        return self.rule is None or matches(self.rule, message_subject(message))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
-        text = event.value.strip()
-        self.sender = {">": "client", "<": "server"}.get(text[:1])
-        if self.sender is not None:
-            text = text[1:].strip()
         error = self.query_one(".error", Static)
         try:
-            self.pattern = re.compile(text, re.IGNORECASE) if text else None
-        except re.error as exc:
-            error.update(Text(printable(f"✗ {exc.msg} at position {exc.pos}")))
+            rule = compile_rule(event.value, "messages")
+        except FilterError as exc:
+            error.update(error_text(event.value, exc))
             error.add_class("-shown")
             return
         error.remove_class("-shown")
+        self.filter(None if isinstance(rule, Anything) else rule)
+
+    def filter(self, rule: Rule | None) -> None:
+        """Keep the messages `rule` matches (None: all), the cursor on the same one if kept."""
+        self.rule = rule
         keep = self.list.current
-        self.list.set_rows([m for m in self.exchange.messages if self._keeps(m)], keep=keep)
+        messages = self.exchange.messages
+        if rule is not None:
+            messages = [m for m in messages if matches(rule, message_subject(m))]
+        self.list.set_rows(list(messages), keep=keep)
         self._expand()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -157,6 +166,8 @@ class MessagesPane(Vertical):
         who = "client → app" if message.sender == "client" else "app → client"
         kind = "text" if message.text is not None else "binary"
         head = Text(f"{who} · {kind} · {size(message.size)}", style="bold")
+        if message.injected:
+            head.append(" · injected from this viewer", style="bold yellow")
         if (message.text is not None and len(message.text.encode()) < message.size) or (
             message.data is not None and len(message.data) < message.size
         ):
@@ -177,6 +188,9 @@ def _state(exchange: Exchange) -> Text:
     if exchange.payloads_not_kept:
         payloads = f" · {exchange.payloads_not_kept:,} payloads not kept"
         text.append(f"{payloads} ({size(exchange.payload_bytes_not_kept)})", style="yellow")
+    held = sum(hold.what == "message" for hold in exchange.holds.values())
+    if held:
+        text.append(f" · {held} held by intercept (I)", style="bold yellow")
     closed = exchange.closed
     if closed is not None:
         reason = f" {closed.reason!r}" if closed.reason else ""
