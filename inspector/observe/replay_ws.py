@@ -180,3 +180,24 @@ async def replay_websocket(
     now = ev.now_ns()
     emit([ev.ExchangeFinished(xid, now, "completed", None, session.first_byte, now - started)])
     return done
+
+
+def summary_websocket(done: WebSocketReplayed) -> str:
+    """The notification's text: what was sent, what came back, how it ended, what differs
+    from the capture."""
+    request = done.request
+    if request is None:
+        return f"replay failed: {done.error}"
+    what = f"WebSocket {request.target.decode('latin-1')}"
+    if done.error is not None:
+        first = f"{what}: replay failed: {done.error}"
+    elif done.status != 101:
+        first = f"{what}: the server refused the handshake with {done.status}: the new ↻ row."
+    else:
+        sent = f"{done.sent} client message{'s' * (done.sent != 1)} sent"
+        got = f"{done.received} server message{'s' * (done.received != 1)} received"
+        first = (
+            f"{what}: {sent}, {got} (the original had {request.expected}), {done.closed}: "
+            "the new ↻ row; = compares it with the original."
+        )
+    return "\n".join([first, *done.notes])
