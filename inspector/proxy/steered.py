@@ -11,12 +11,15 @@ kept. Its own frames (injected or edited) go only between messages (RFC 6455 §5
 inside a fragmented one), uncompressed, masked towards the server (§5.3). What reaches the
 peer is fed to the `FrameReader`, so what is recorded is what the peer got.
 
-permessage-deflate (RFC 7692): a compressed message can be inflated, matched by `~b`, edited
-or dropped only in a direction that negotiated no context takeover; with context takeover each
-message's compression refers to all earlier ones, which the relay never inflated, so such a
-message is matched with an empty payload (`~b` does not see it), shown without its payload,
-and can only be forwarded (dropping or changing it would corrupt every later message).
-A frame over `BIG_FRAME` is forwarded as it comes, never held.
+permessage-deflate (RFC 7692): a compressed message can be edited or dropped only in a
+direction that negotiated no context takeover; with context takeover each message's
+compression refers to all earlier ones, so dropping or changing one would corrupt every later
+message: it can only be forwarded. It can still be inflated (for `~b` and the viewer) when
+the direction was steered from the connection's start (a rule was armed when it opened): the
+relay then inflates every compressed message of that direction, in order, keeping the shared
+context. Steered later, the earlier messages were never inflated, so such a message is matched
+with an empty payload (`~b` does not see it) and shown without it. A frame over `BIG_FRAME`
+is forwarded as it comes, never held (and ends the shared context's use).
 """
 
 from __future__ import annotations
@@ -70,6 +73,12 @@ class SteeredDirection:
         self.queue: deque[_Waiting] = deque()
         self.injects: list[tuple[int, bytes]] = []
         self.closed = False
+        # The shared inflate context of a direction with context takeover, while every one of
+        # its compressed messages since the start has been inflated here.
+        self.context: Any = None
+        fresh = left < 0 and not header and not inside and not tunnel.messages
+        if no_context_takeover is False and fresh:  # nothing of this connection passed yet
+            self.context = zlib.decompressobj(-15)
 
     # -- bytes from the sender ------------------------------------------------------------------
 
@@ -90,6 +99,7 @@ class SteeredDirection:
 
     def _through(self, frame: Frame) -> None:
         if frame.opcode < CLOSE:
+            self.context = None  # this message is never inflated: the context is lost
             if self.building:  # too big to hold: what was reassembled goes first
                 self._write(b"".join(f.raw for f in self.building))
                 self.building = []
@@ -106,7 +116,12 @@ class SteeredDirection:
                 self.streaming = False
                 self._flush_injects()
             return
-        if not self.building and self.steering.messages is None and not self.queue:
+        if (
+            not self.building
+            and self.steering.messages is None
+            and not self.queue
+            and self.context is None
+        ):
             self._write(frame.raw)  # nothing to match, nothing ahead: as it comes
             self.streaming = not frame.fin
             return
@@ -119,6 +134,9 @@ class SteeredDirection:
         raw = b"".join(f.raw for f in frames)
         rule = self.steering.messages
         first = frames[0]
+        inflated: bytes | None = None
+        if self.context is not None and first.rsv1:  # kept in step, matched or not
+            inflated = self._inflate_shared(b"".join(f.payload() for f in frames))
         if rule is None or first.opcode not in (TEXT, BINARY):
             self._pass(raw)
             return
@@ -126,9 +144,11 @@ class SteeredDirection:
         size = len(payload)
         editable = ""
         if first.rsv1:
-            inflated = self._inflate(payload)
+            editable = "" if self.no_context_takeover else self._why_not()
             if inflated is None:
-                payload, editable = b"", self._why_not()
+                inflated = self._inflate(payload)
+            if inflated is None:
+                payload = b""
             else:
                 payload = inflated
                 size = len(payload)
@@ -149,13 +169,34 @@ class SteeredDirection:
         else:
             self._write(raw)
 
+    def _inflate_shared(self, payload: bytes) -> bytes | None:
+        inflated = self._inflate_with(self.context, payload)
+        if inflated is None:
+            self.context = None
+        return inflated
+
     def _inflate(self, payload: bytes) -> bytes | None:
         if not self.no_context_takeover:
             return None
-        try:  # RFC 7692 §7.2.2: append 00 00 ff ff, inflate with a fresh context
-            return zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")
+        return self._inflate_with(zlib.decompressobj(-15), payload)
+
+    def _inflate_with(self, inflater: Any, payload: bytes) -> bytes | None:
+        """RFC 7692 §7.2.2: the payload and 00 00 ff ff, inflated all through (a shared
+        context needs every byte), keeping at most the body limit (a few kilobytes may
+        inflate to gigabytes)."""
+        limit, kept = self.tunnel.shared.body_limit, bytearray()
+        data = payload + b"\x00\x00\xff\xff"
+        try:
+            while data:
+                piece = inflater.decompress(data, 256 * 1024)
+                if len(kept) < limit:
+                    kept += piece[: limit - len(kept)]
+                data = inflater.unconsumed_tail
+                if not piece:
+                    break
         except zlib.error:
             return None
+        return bytes(kept)
 
     def _why_not(self) -> str:
         side = "client" if self.sender == "client" else "server"

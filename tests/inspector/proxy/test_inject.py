@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -176,3 +177,29 @@ def test_a_control_socket_that_is_gone_is_said(steered: Steered) -> None:
 
 def test_the_control_socket_is_private(steered: Steered) -> None:
     assert steered.path.stat().st_mode & 0o777 == 0o600
+
+
+def _masked(b0: int, payload: bytes) -> bytes:
+    key = os.urandom(4)
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return bytes((b0, 0x80 | len(payload))) + key + masked
+
+
+def test_an_injection_waits_for_the_end_of_a_fragmented_message(steered: Steered) -> None:
+    sock = _handshake(steered.proxy.port, None)
+    try:
+        xid = steered.xid()
+        sock.sendall(_masked(0x01, b"frag"))  # a text message's first frame, FIN clear
+        frames = steered.proxy.proxy.steering.tunnels[xid].from_client_frames
+        assert frames is not None
+        deadline = time.monotonic() + 10
+        while not frames.position()[2] and time.monotonic() < deadline:  # read by the relay
+            time.sleep(0.005)
+        steered.act(lambda c: c.inject(xid, "server", 1, b"injected"))
+        sock.sendall(_masked(0x89, b"p"))  # a ping in between (§5.4: allowed)
+        sock.sendall(_masked(0x80, b"mented"))
+        replies = [_read_frame(sock) for _ in range(3)]
+        # The echo app saw the whole message first, then the injected one: never inside it.
+        assert replies == [(0x8A, b"p"), (0x81, b"fragmented"), (0x81, b"injected")]
+    finally:
+        sock.close()
