@@ -341,6 +341,9 @@ own flags go before the command.""",
     _add_output_flags(run_)
     _add_capture_flags(run_)
     run_module.add_arguments(run_)
+    from tui import replay_cli
+
+    replay_cli.add_parser(commands)
 
     args = parser.parse_args(argv)
     try:
@@ -352,6 +355,8 @@ own flags go before the command.""",
             saved.export(args)
         elif args.command == "run":
             return run_module.run(args)
+        elif args.command == "replay":
+            return replay_cli.run(args)
         else:
             demo_module.run(args)
     except (KeyboardInterrupt, asyncio.CancelledError):
