@@ -252,6 +252,8 @@ socket, and both read INSPECTOR_BUS and INSPECTOR_TOKEN.""",
     listen.add_argument("--subtitle", help=argparse.SUPPRESS)
     listen.add_argument("--replay-base", help=argparse.SUPPRESS)
     listen.add_argument("--log", help=argparse.SUPPRESS)  # `inspector run`'s output file
+    # The relay's control socket (inspect-proxy, demo): only its own viewer child acts.
+    listen.add_argument("--control", help=argparse.SUPPRESS)
     listen.add_argument(
         "--max-pending-mib",
         dest="max_pending",
@@ -372,6 +374,7 @@ own flags go before the command.""",
 
 async def _proxy(args: argparse.Namespace) -> None:
     from inspector.proxy import Proxy, ProxyConfig, parse_address
+    from inspector.proxy.control import ControlServer
     from tui.observer import ObserverChild
 
     config = ProxyConfig(
@@ -385,6 +388,7 @@ async def _proxy(args: argparse.Namespace) -> None:
         send_timeout=args.send_timeout,
         backlog=args.backlog,
         redact=args.redact,
+        hold_timeout=args.hold_timeout,
     )
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
@@ -392,20 +396,25 @@ async def _proxy(args: argparse.Namespace) -> None:
         loop.add_signal_handler(number, stopped.set)
     observer = ObserverChild(args, name="inspect-proxy", on_stop=lambda: _set_soon(loop, stopped))
     proxy = Proxy(config, observer.sink)
+    control: ControlServer | None = None
     try:
         try:
             await proxy.start()  # a busy port is reported before any child starts
         except OSError as exc:
             raise listen_error(exc, "{}:{}".format(*config.listen), "--listen") from None
+        control = ControlServer(observer.control_path, proxy.steering)
+        await control.start()
         where = f"http://{config.listen[0]}:{proxy.port} -> {config.upstream_text}"
         print(f"inspect-proxy: {where}", file=sys.stderr, flush=True)
         problem = await proxy.check_upstream()
         if problem is not None:
             print(f"inspect-proxy: warning: {problem}", file=sys.stderr, flush=True)
         # Replays go straight to the upstream: through the proxy they would be captured twice.
-        observer.start("inspect-proxy", where, f"http://{config.upstream_text}")
+        observer.start("inspect-proxy", where, f"http://{config.upstream_text}", control=True)
         await stopped.wait()
     finally:
+        if control is not None:
+            await control.close()
         await proxy.close()
         observer.close()
 
@@ -449,6 +458,14 @@ prints a line per exchange (--no-tui). --upstream and --listen take PORT, :PORT,
         parser.add_argument(flag, metavar="S", type=float, default=float(default), help=help)
     parser.add_argument(
         "--backlog", type=int, default=2048, help="connections waiting to be accepted"
+    )
+    parser.add_argument(
+        "--hold-timeout",
+        metavar="S",
+        type=float,
+        default=60.0,
+        help="seconds the viewer may hold an intercepted message, request or response before"
+        " it is forwarded unchanged (default: 60 s)",
     )
     _add_output_flags(parser)
     _add_capture_flags(parser)

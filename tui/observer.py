@@ -34,15 +34,24 @@ class ObserverChild:
         self._args = args
         self._directory = tempfile.mkdtemp(prefix="inspector-")  # 0700: ours alone
         self.address = wire.Address("unix", path=os.path.join(self._directory, "observer.sock"))
+        self.control_path = os.path.join(self._directory, "control.sock")
+        """Where the hot process's `ControlServer` listens (0600 in this 0700 directory), if it
+        starts one: the viewer's only way to act on traffic (see `inspector.proxy.control`)."""
         self.stopping = False
         self._on_stop = on_stop
         self.process: subprocess.Popen[bytes] | None = None
         self.sink = Sink(self.address, name=name, on_control=self._control)
 
     def start(
-        self, title: str, subtitle: str, replay_base: str | None, log: str | None = None
+        self,
+        title: str,
+        subtitle: str,
+        replay_base: str | None,
+        log: str | None = None,
+        control: bool = False,
     ) -> None:
-        """`log`: the file the hot process's output goes to, which the viewer can show."""
+        """`log`: the file the hot process's output goes to, which the viewer can show;
+        `control`: the hot process listens on `control_path` (the viewer may act)."""
         args = self._args
         command = [sys.executable, "-m", "tui", "listen", "--bus", str(self.address)]
         command += ["--parent", str(os.getpid()), "--title", title, "--subtitle", subtitle]
@@ -50,6 +59,8 @@ class ObserverChild:
             command += ["--replay-base", replay_base]
         if log:
             command += ["--log", log]
+        if control:
+            command += ["--control", self.control_path]
         if args.no_tui:
             command.append("--no-tui")
         if args.save:
