@@ -13,14 +13,11 @@ breakpoint never kills a connection. Timers come from a `schedule` function (the
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from inspector.events import now_ns
 from inspector.matching import Rule
 from inspector.records import HELD, RELEASED, Recorder
-
-if TYPE_CHECKING:
-    from inspector.proxy.tunnel import Tunnel
 
 
 class ActionError(Exception):
@@ -39,6 +36,14 @@ class Holder(Protocol):
         """Carry out `action` ("forward", "drop", "edit", or "timeout") on `hold`; returns
         what is recorded ("forwarded", "edited", "dropped", "timed out"); raises
         `ActionError` if it cannot (the hold stays)."""
+
+
+class Steerable(Protocol):
+    """A live WebSocket tunnel (`inspector.proxy.tunnel.Tunnel`), as steering sees it."""
+
+    def steer(self) -> None: ...
+
+    def inject(self, to: str, opcode: int, payload: bytes) -> None: ...
 
 
 class _Hold:
@@ -62,7 +67,7 @@ class Steering:
         self.messages: Rule | None = None
         self.requests: Rule | None = None
         self.responses: Rule | None = None
-        self.tunnels: dict[str, Tunnel] = {}
+        self.tunnels: dict[str, Steerable] = {}
         self.holds: dict[int, _Hold] = {}
         self.count = 0
 

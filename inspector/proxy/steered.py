@@ -27,17 +27,26 @@ from __future__ import annotations
 import zlib
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from inspector.events import Sender, now_ns
 from inspector.matching import for_message, matches
 from inspector.proxy.holds import ActionError
+from inspector.proxy.state import Flight, Record, Shared
 from inspector.proxy.websocket import BINARY, CLOSE, TEXT, Frame, FrameReader, FrameSplitter
 from inspector.proxy.websocket import encode_message as encode
 from inspector.records import WS_FRAME
 
-if TYPE_CHECKING:
-    from inspector.proxy.tunnel import Tunnel
+
+class Tunnel(Protocol):
+    """What a steered direction needs of its `inspector.proxy.tunnel.Tunnel`."""
+
+    shared: Shared
+    flight: Flight
+    messages: int
+    record: Record
+
+    def observe(self, sender: Sender, data: bytes) -> None: ...
 
 
 class _Waiting:
