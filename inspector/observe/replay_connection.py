@@ -52,6 +52,8 @@ class WebSocketReplayRequest:
     messages: tuple[Outgoing, ...]
     expected: int
     """How many messages the server sent in the original."""
+    server_closes: bool
+    """The server closed the original: the replay waits for its close too."""
     notes: tuple[str, ...]
 
     def encode(self, key: bytes) -> bytes:
@@ -247,15 +249,18 @@ class ReplayConnection:
             await self.writer.drain()
 
     async def _await_answers(self, receiving: asyncio.Future[None], quiet: float) -> None:
-        while not self.server_closed and self.done.received < self.request.expected:
+        request = self.request
+        while not self.server_closed and (
+            self.done.received < request.expected or request.server_closes
+        ):
             self.changed.clear()
             try:
                 await asyncio.wait_for(self.changed.wait(), quiet)
             except TimeoutError:
-                count = self.request.expected
                 self.done.notes.append(
                     f"Stopped waiting after {quiet:g} s without a message: the server sent "
-                    f"{self.done.received} of the original's {count}."
+                    f"{self.done.received} of the original's {request.expected}"
+                    + (", and did not close as it did." if request.server_closes else ".")
                 )
                 return
 

@@ -97,6 +97,7 @@ def prepare_websocket(exchange: Exchange, base: str | None = None) -> WebSocketR
         headers=tuple(headers),
         messages=tuple(messages),
         expected=expected,
+        server_closes=exchange.closed is not None and exchange.closed.sender == "server",
         notes=tuple(notes),
     )
 
