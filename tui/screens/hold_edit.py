@@ -131,12 +131,7 @@ class NotEditableScreen(ModalScreen[Literal["forward", "inject"] | None]):
     def compose(self) -> ComposeResult:
         hold = self.hold
         sentence = f"Hold #{hold.hold} cannot be edited: {hold.editable}"
-        if hold.what == "message":
-            sentence += (
-                "\nForward it as held, or inject a changed copy (then drop the held one, d, "
-                "if it must not arrive too)."
-            )
-        else:
+        if hold.what != "message":
             sentence += f"\nForward the {hold.what} as held, or drop it (d)."
         with Vertical():
             yield Static(Text(printable(sentence, multiline=True)))
