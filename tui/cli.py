@@ -142,6 +142,7 @@ async def _listen(args: argparse.Namespace) -> None:
                 args.replay_base,
                 listening=str(collector.address) if args.parent is None else None,
                 log_path=args.log,
+                control=args.control,
             )
         )
         waiting.append(viewer)

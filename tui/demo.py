@@ -121,6 +121,7 @@ class _Discard:
 
 async def main(args: argparse.Namespace) -> None:
     from inspector.proxy import Proxy, ProxyConfig, parse_address
+    from inspector.proxy.control import ControlServer
     from tui.cli import _set_soon, listen_error
     from tui.observer import ObserverChild
 
@@ -139,6 +140,7 @@ async def main(args: argparse.Namespace) -> None:
     serving = asyncio.create_task(server.serve(sockets=[app_socket]))
     tasks: list[asyncio.Task[Any]] = [serving]
     proxy: Proxy | None = None
+    control: ControlServer | None = None
     try:
         while not server.started:
             if serving.done():
@@ -148,16 +150,20 @@ async def main(args: argparse.Namespace) -> None:
         app_port = server.servers[0].sockets[0].getsockname()[1]
         recorder = sink if args.capture in ("proxy", "both") else _Discard()
         listen = parse_address(args.port)
-        proxy = Proxy(ProxyConfig(("127.0.0.1", app_port), listen), recorder)
+        relay = ProxyConfig(("127.0.0.1", app_port), listen, hold_timeout=args.hold_timeout)
+        proxy = Proxy(relay, recorder)
         try:
             await proxy.start()
         except OSError as exc:
             raise listen_error(exc, "{}:{}".format(*listen), "--port") from None
+        # Inject, intercept: the viewer child acts on the proxy's traffic through this socket.
+        control = ControlServer(observer.control_path, proxy.steering)
+        await control.start()
         base = f"http://127.0.0.1:{proxy.port}"
         where = f"demo app on http://127.0.0.1:{app_port} behind inspect-proxy on {base}"
         print(where, flush=True)
         # Replays go to the app itself: through the proxy they would be captured three times.
-        observer.start("inspector demo", where, f"http://127.0.0.1:{app_port}")
+        observer.start("inspector demo", where, f"http://127.0.0.1:{app_port}", control=True)
         tasks.append(asyncio.create_task(traffic(base, args.pause)))
         tasks.append(asyncio.create_task(stopped.wait()))
         if args.duration is not None:
@@ -166,6 +172,8 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         for task in tasks[1:]:
             task.cancel()
+        if control is not None:
+            await control.close()
         if proxy is not None:
             await proxy.close()
         server.should_exit = True
@@ -206,6 +214,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["proxy", "asgi", "both"],
         default="both",
         help="where to capture: at the proxy, in the app (ASGI middleware) or both",
+    )
+    parser.add_argument(
+        "--hold-timeout",
+        metavar="S",
+        type=float,
+        default=60.0,
+        help="seconds intercepted traffic is held before it goes on unchanged (default 60)",
     )
 
 

@@ -106,6 +106,7 @@ class Outputs:
         session: Iterator[list[ev.Event]] | None = None,
         listening: str | None = None,
         log_path: str | None = None,
+        control: str | None = None,
     ) -> None:
         """Show the viewer until it quits, or (headless) wait until interrupted. With a saved
         `session` (batches of events), take it in; headless, return once it is printed."""
@@ -125,6 +126,7 @@ class Outputs:
             saved=session is not None,
             listening=listening,
             log_path=log_path,
+            control=control,
         )
         loading = None if session is None else task(self.load(app, session))
         try:
@@ -146,6 +148,7 @@ class Outputs:
         saved: bool = False,
         listening: str | None = None,
         log_path: str | None = None,
+        control: str | None = None,
     ) -> InspectorApp:
         """The viewer: fed every batch from now on, and told when saving fails or resumes."""
         from tui.app import InspectorApp
@@ -160,6 +163,7 @@ class Outputs:
             listening=listening,
             saved=saved,
             log_path=log_path,
+            control=control,
         )
         self.outputs.append(app.feed)
         self.app = app
