@@ -280,20 +280,34 @@ socket, and both read INSPECTOR_BUS and INSPECTOR_TOKEN.""",
     export_ = _command(
         commands,
         "export",
-        "write a saved session as HAR or curl commands",
+        "write a saved session as HAR, curl commands or pytest tests",
         """\
-Write the exchanges of a saved session as HAR 1.2 (for browsers' DevTools and HAR viewers)
-and/or as curl commands. Secret headers (Authorization, Cookie, Set-Cookie, ...) are masked
-unless --no-redact; the files are written 0600.""",
+Write the exchanges of a saved session as HAR 1.2 (for browsers' DevTools and HAR viewers),
+as curl commands and/or as pytest tests that replay them and assert the answers (through
+--app in process, else against a base URL). Secret headers (Authorization, Cookie,
+Set-Cookie, ...) are masked unless --no-redact; the files are written 0600.""",
         """  inspector export s.jsonl --har s.har --curl s.sh
   inspector export s.jsonl --curl s.sh --filter '~u /api/ & ~c 5xx'
   inspector export s.jsonl --har s.har --no-redact
+  inspector export s.jsonl --pytest tests/test_captured.py --app myapp:app
 """
         + _STATUS % "nothing to export",
     )
     export_.add_argument("file", type=Path, metavar="FILE", help=_SESSION_FILE)
     export_.add_argument("--har", metavar="FILE", help="write HAR 1.2 to FILE")
     export_.add_argument("--curl", metavar="FILE", help="write a curl command per exchange to FILE")
+    export_.add_argument(
+        "--pytest",
+        metavar="FILE",
+        help="write a pytest module to FILE: a test per exchange, replaying its request and "
+        "asserting the answer",
+    )
+    export_.add_argument(
+        "--app",
+        metavar="MODULE:ATTR",
+        help="--pytest: replay through this ASGI or WSGI app in process (no network), "
+        "instead of against a base URL",
+    )
     export_.add_argument(
         "--no-redact",
         dest="redact",
