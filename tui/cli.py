@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from inspector import runtime, wire
+from inspector.observe.apps import load_app
 from inspector.observe.collector import DEFAULT_MAX_PENDING, Collector
 from inspector.observe.session import NotASession, SessionError
 from inspector.observe.store import DEFAULT_MAX_BYTES, DEFAULT_MAX_EXCHANGES
@@ -102,6 +103,9 @@ async def _listen(args: argparse.Namespace) -> None:
     address = wire.parse_address(args.bus) if args.bus else wire.address_from_env()
     if address is None:
         raise ValueError("INSPECTOR_BUS is off, so no app sends here: pass --bus ADDRESS")
+    # Imported before anything listens: a wrong --app is said at once, and the viewer reads
+    # the loaded app (`args.replay_app`) for in-process replay (inspector.observe.inprocess).
+    args.replay_app = None if args.app is None else load_app(args.app)
     _tune_gc()
     outputs = Outputs(args)
     collector = Collector(
@@ -228,7 +232,8 @@ WSGIInspectorMiddleware and show them in the viewer, or print a line per exchang
 socket, and both read INSPECTOR_BUS and INSPECTOR_TOKEN.""",
         """  inspector listen
   inspector listen --no-tui --save s.jsonl --filter '~c 5xx'
-  inspector listen --bus tcp://127.0.0.1:7999""",
+  inspector listen --bus tcp://127.0.0.1:7999
+  inspector listen --app myapp:app""",
     )
     listen.add_argument(
         "--bus",
@@ -251,6 +256,11 @@ socket, and both read INSPECTOR_BUS and INSPECTOR_TOKEN.""",
     listen.add_argument("--title", default="inspector", help=argparse.SUPPRESS)
     listen.add_argument("--subtitle", help=argparse.SUPPRESS)
     listen.add_argument("--replay-base", help=argparse.SUPPRESS)
+    listen.add_argument(
+        "--app",
+        metavar="MODULE:ATTR",
+        help="replay through this ASGI or WSGI app in process, not over the network",
+    )
     listen.add_argument("--log", help=argparse.SUPPRESS)  # `inspector run`'s output file
     listen.add_argument(
         "--max-pending-mib",
