@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from inspector import runtime, wire
+from inspector.observe.apps import load_app
 from inspector.observe.collector import DEFAULT_MAX_PENDING, Collector
 from inspector.observe.session import NotASession, SessionError
 from inspector.observe.store import DEFAULT_MAX_BYTES, DEFAULT_MAX_EXCHANGES
@@ -102,6 +103,9 @@ async def _listen(args: argparse.Namespace) -> None:
     address = wire.parse_address(args.bus) if args.bus else wire.address_from_env()
     if address is None:
         raise ValueError("INSPECTOR_BUS is off, so no app sends here: pass --bus ADDRESS")
+    # Imported before anything listens: a wrong --app is said at once, and the viewer reads
+    # the loaded app (`args.replay_app`) for in-process replay (inspector.observe.inprocess).
+    args.replay_app = None if args.app is None else load_app(args.app)
     _tune_gc()
     outputs = Outputs(args)
     collector = Collector(
@@ -229,7 +233,8 @@ WSGIInspectorMiddleware and show them in the viewer, or print a line per exchang
 socket, and both read INSPECTOR_BUS and INSPECTOR_TOKEN.""",
         """  inspector listen
   inspector listen --no-tui --save s.jsonl --filter '~c 5xx'
-  inspector listen --bus tcp://127.0.0.1:7999""",
+  inspector listen --bus tcp://127.0.0.1:7999
+  inspector listen --app myapp:app""",
     )
     listen.add_argument(
         "--bus",
@@ -252,6 +257,11 @@ socket, and both read INSPECTOR_BUS and INSPECTOR_TOKEN.""",
     listen.add_argument("--title", default="inspector", help=argparse.SUPPRESS)
     listen.add_argument("--subtitle", help=argparse.SUPPRESS)
     listen.add_argument("--replay-base", help=argparse.SUPPRESS)
+    listen.add_argument(
+        "--app",
+        metavar="MODULE:ATTR",
+        help="replay through this ASGI or WSGI app in process, not over the network",
+    )
     listen.add_argument("--log", help=argparse.SUPPRESS)  # `inspector run`'s output file
     # The relay's control socket (inspect-proxy, demo): only its own viewer child acts.
     listen.add_argument("--control", help=argparse.SUPPRESS)
@@ -283,20 +293,34 @@ socket, and both read INSPECTOR_BUS and INSPECTOR_TOKEN.""",
     export_ = _command(
         commands,
         "export",
-        "write a saved session as HAR or curl commands",
+        "write a saved session as HAR, curl commands or pytest tests",
         """\
-Write the exchanges of a saved session as HAR 1.2 (for browsers' DevTools and HAR viewers)
-and/or as curl commands. Secret headers (Authorization, Cookie, Set-Cookie, ...) are masked
-unless --no-redact; the files are written 0600.""",
+Write the exchanges of a saved session as HAR 1.2 (for browsers' DevTools and HAR viewers),
+as curl commands and/or as pytest tests that replay them and assert the answers (through
+--app in process, else against a base URL). Secret headers (Authorization, Cookie,
+Set-Cookie, ...) are masked unless --no-redact; the files are written 0600.""",
         """  inspector export s.jsonl --har s.har --curl s.sh
   inspector export s.jsonl --curl s.sh --filter '~u /api/ & ~c 5xx'
   inspector export s.jsonl --har s.har --no-redact
+  inspector export s.jsonl --pytest tests/test_captured.py --app myapp:app
 """
         + _STATUS % "nothing to export",
     )
     export_.add_argument("file", type=Path, metavar="FILE", help=_SESSION_FILE)
     export_.add_argument("--har", metavar="FILE", help="write HAR 1.2 to FILE")
     export_.add_argument("--curl", metavar="FILE", help="write a curl command per exchange to FILE")
+    export_.add_argument(
+        "--pytest",
+        metavar="FILE",
+        help="write a pytest module to FILE: a test per exchange, replaying its request and "
+        "asserting the answer",
+    )
+    export_.add_argument(
+        "--app",
+        metavar="MODULE:ATTR",
+        help="--pytest: replay through this ASGI or WSGI app in process (no network), "
+        "instead of against a base URL",
+    )
     export_.add_argument(
         "--no-redact",
         dest="redact",

@@ -10,10 +10,11 @@ functions, masking secrets unless told not to.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from inspector import events as ev
@@ -46,8 +47,11 @@ def export(args: argparse.Namespace) -> None:
     from inspector.observe.exchange import fold
     from inspector.observe.filters import compile_filter
 
-    if not (args.har or args.curl):
-        raise SystemExit("inspector export: say what to write: --har FILE and/or --curl FILE")
+    if not (args.har or args.curl or args.pytest):
+        raise SystemExit(
+            "inspector export: say what to write: --har FILE, --curl FILE and/or --pytest FILE"
+        )
+    tests = _pytest_writer(args)  # the app imported first: a wrong --app writes nothing
     keep = compile_filter(args.filter or "")
     damaged = _Damaged()
     try:
@@ -66,7 +70,8 @@ def export(args: argparse.Namespace) -> None:
         )
     # What the viewer's export writes (tui.screens.export), with the same functions.
     written = []
-    for path, text in ((args.har, exports.har_json), (args.curl, exports.curl_all)):
+    writers = ((args.har, exports.har_json), (args.curl, exports.curl_all), (args.pytest, tests))
+    for path, text in writers:
         if path:
             data = (text(exchanges, redact=args.redact) + "\n").encode()
             try:
@@ -79,6 +84,20 @@ def export(args: argparse.Namespace) -> None:
             written.append(path)
     what = counted(len(exchanges), "exchange")
     print(f"inspector export: {what} written to {' and '.join(written)}", file=sys.stderr)
+
+
+def _pytest_writer(args: argparse.Namespace) -> Callable[..., str]:
+    """What writes `--pytest`: tests through the `--app` (ASGI or WSGI, told by importing
+    it), or against a base URL without one."""
+    from inspector.observe.apps import load_app
+    from inspector.observe.pytest_export import pytest_module
+
+    if args.app is None:
+        return pytest_module
+    if not args.pytest:
+        raise ValueError("--app names the app for --pytest: give --pytest FILE too")
+    loaded = load_app(args.app)
+    return functools.partial(pytest_module, app=loaded.target, kind=loaded.kind)
 
 
 class _Damaged:

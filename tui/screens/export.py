@@ -1,6 +1,6 @@
-"""The export dialog: HAR or curl, which capture point's records, a path, masking secrets (by
-default); writes with the library exporters (`inspector.observe.export`), as `inspector
-export` does.
+"""The export dialog: HAR, curl or pytest tests (against a base URL), which capture point's
+records, a path, masking secrets (by default); writes with the library exporters
+(`inspector.observe.export`, `inspector.observe.pytest_export`), as `inspector export` does.
 
 A request that crossed the proxy and then the app was recorded twice, once by each capture
 point (`inspector demo`): when the exchanges hold both, the dialog offers the proxy's records
@@ -29,10 +29,11 @@ from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSe
 
 from inspector.observe.exchange import Exchange
 from inspector.observe.export import ExportError, curl_all, har_json, open_export
+from inspector.observe.pytest_export import pytest_module
 from tui.screens.clipboard import data_dir, private_dir
 from tui.widgets.cells import printable, size
 
-_SUFFIXES = {"har": ".har", "curl": ".sh"}
+_SUFFIXES = {"har": ".har", "curl": ".sh", "pytest": ".py"}
 
 
 def exports_dir() -> Path:
@@ -43,6 +44,8 @@ def default_path(kind: str, now: float | None = None) -> Path:
     """A new file in the exports directory, named for the moment: exports never replace one
     another unasked."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    if kind == "pytest":  # a name pytest collects
+        return exports_dir() / f"test_captured_{stamp.replace('-', '_')}.py"
     return exports_dir() / f"inspector-{stamp}{_SUFFIXES[kind]}"
 
 
@@ -55,9 +58,12 @@ def by_source(exchanges: list[Exchange]) -> dict[str, list[Exchange]]:
 
 def write_export(exchanges: list[Exchange], kind: str, file: BinaryIO, *, redact: bool) -> int:
     """Write the export; returns the bytes written. Raises OSError as the filesystem does."""
-    text = (
-        har_json(exchanges, redact=redact) if kind == "har" else curl_all(exchanges, redact=redact)
-    )
+    if kind == "pytest":
+        text = pytest_module(exchanges, redact=redact)
+    elif kind == "har":
+        text = har_json(exchanges, redact=redact)
+    else:
+        text = curl_all(exchanges, redact=redact)
     data = (text + "\n").encode()
     file.write(data)
     return len(data)
@@ -121,6 +127,7 @@ class ExportScreen(ModalScreen[str | None]):
             with RadioSet(id="format"):
                 yield RadioButton("HAR 1.2", value=True, id="har")
                 yield RadioButton("curl commands", id="curl")
+                yield RadioButton("pytest tests", id="pytest")
             if self.both_recorded:
                 yield Static(
                     "Both the proxy and the app recorded these (a request through both is "
@@ -178,7 +185,10 @@ class ExportScreen(ModalScreen[str | None]):
             return
         path = self.query_one("#path", Input)
         if path.value == str(self._default):
-            self._default = self._default.with_suffix(_SUFFIXES[self.kind])
+            if self.kind == "pytest" or self._default.name.startswith("test_captured_"):
+                self._default = default_path(self.kind)  # test_captured_*.py: pytest collects it
+            else:
+                self._default = self._default.with_suffix(_SUFFIXES[self.kind])
             path.value = str(self._default)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
