@@ -28,13 +28,16 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
 
-from inspector.events import Event, new_exchange_id
+from inspector.events import Event
 from inspector.observe.exchange import Exchange
 from inspector.observe.export import curl
 from inspector.observe.store import Store
 from tui.acting import TrafficActions
+from tui.replaying import Replayer
 from tui.screens.clipboard import in_tmux, place
-from tui.screens.detail import DetailScreen
+from tui.screens.compare import CompareScreen
+from tui.screens.detail import DetailScreen, ReplayRequested
+from tui.screens.edit import EditedReplayRequested
 from tui.screens.exchanges import ExchangesScreen
 from tui.screens.help import HelpScreen
 from tui.screens.inject import InjectRequested, InjectScreen, InjectSubmitted
@@ -46,7 +49,6 @@ from tui.screens.intercept import (
     ReleaseRequested,
 )
 from tui.screens.log import LogScreen
-from tui.screens.replay import replay, replay_warning, summary
 from tui.widgets.cells import printable
 from tui.widgets.footer import Status
 
@@ -103,6 +105,7 @@ class InspectorApp(App[None]):
         self.saved = saved
         self.log_path = Path(log_path) if log_path is not None else None
         self.actions = TrafficActions(self, control)
+        self.replayer = Replayer(self)
         self.paused = False
         self.held: list[Event] = []
         self.discarded = 0
@@ -198,6 +201,10 @@ class InspectorApp(App[None]):
 
     def _refresh_details(self, touched: set[str]) -> None:
         for screen in self.screen_stack:
+            if isinstance(screen, CompareScreen):  # a replay still running, its original
+                if {screen.original.id, screen.replay.id} & touched:
+                    screen.show(screen.original, screen.replay)
+                continue
             if not isinstance(screen, DetailScreen) or screen.forgotten:
                 continue
             if self.store.get(screen.exchange.id) is not screen.exchange:  # evicted or cleared
@@ -323,26 +330,24 @@ class InspectorApp(App[None]):
         preview = command if len(command) < 200 else command[:199] + "…"
         self.tell(f"{placed.message}\n{preview}", title=placed.title, severity=placed.severity)
 
-    def replay(self, exchange: Exchange) -> None:
-        if exchange.request is None or exchange.is_websocket:
-            self.notify("only HTTP requests can be replayed", severity="warning")
-            return
-        warning = replay_warning(exchange)
-        if warning is not None:
-            self.tell(warning, title="Replay", severity="warning")
-        xid = self._reveal = new_exchange_id()
-        self.run_worker(self._replay(exchange, xid), group="replay", exit_on_error=False)
+    def replay(self, exchange: Exchange, *, paced: bool = False) -> None:
+        self.replayer.replay(exchange, paced=paced)
 
-    async def _replay(self, exchange: Exchange, xid: str) -> None:
-        try:
-            done = await replay(exchange, self.feed, xid=xid, base=self.replay_base)
-        except Exception as exc:  # a replay must never take the viewer down
-            self.tell(f"replay failed: {exc}", title="Replay", severity="error")
-            return
-        if done.request is None and self._reveal == xid:  # nothing was sent: no row to await
-            self._reveal = None
-        severity: SeverityLevel = "error" if done.error is not None else "information"
-        self.tell(summary(exchange, done), title="Replay", severity=severity)
+    def reveal(self, exchange_id: str | None) -> None:
+        """Give `exchange_id`'s row the cursor once it is listed (a replay's); None: forget."""
+        self._reveal = exchange_id
+
+    def on_replay_requested(self, message: ReplayRequested) -> None:
+        exchange = message.exchange
+        if message.how == "edit":
+            self.replayer.edit(exchange)
+        elif message.how == "compare":
+            self.replayer.compare(exchange)
+        else:
+            self.replayer.replay(exchange, paced=message.how == "paced")
+
+    def on_edited_replay_requested(self, message: EditedReplayRequested) -> None:
+        self.replayer.send_edited(message.exchange, message.request)
 
     def tell(
         self, message: str, *, title: str = "", severity: SeverityLevel = "information"

@@ -9,11 +9,12 @@ panes keep what they last showed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Protocol, cast
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static, TabbedContent, TabPane
 
@@ -31,6 +32,19 @@ if TYPE_CHECKING:
     from tui.app import InspectorApp
 
 
+Replay = Literal["replay", "paced", "edit", "compare"]
+
+
+class ReplayRequested(Message):
+    """Replay `exchange` (`r`), paced as captured (`R`), edit it first (`e`), or compare the
+    ↻ replay with its original (`=`); posted by the list and the detail screens."""
+
+    def __init__(self, exchange: Exchange, how: Replay) -> None:
+        super().__init__()
+        self.exchange = exchange
+        self.how: Replay = how
+
+
 class _Pane(Protocol):
     def show(self, exchange: Exchange) -> None: ...
 
@@ -46,7 +60,10 @@ class DetailScreen(Screen[None]):
         Binding("4", "tab('events')", "Events"),
         Binding("5", "tab('messages')", "Messages"),  # a WebSocket's; for HTTP, the next one
         Binding("5", "no_messages", show=False),
-        Binding("r", "replay", "Replay"),
+        Binding("r", "replay('replay')", "Replay"),
+        Binding("R", "replay('paced')", "Paced replay", show=False),
+        Binding("e", "replay('edit')", "Edit+replay"),
+        Binding("equals_sign", "replay('compare')", "Compare"),
         Binding("y", "copy_curl", "Copy curl"),
         Binding("i", "inject", "Inject"),
         Binding("I", "intercept", "Intercept"),
@@ -139,8 +156,8 @@ class DetailScreen(Screen[None]):
     def action_no_messages(self) -> None:
         self.notify("no Messages tab: only a WebSocket exchange has messages; this is HTTP")
 
-    def action_replay(self) -> None:
-        self.inspector.replay(self.exchange)
+    def action_replay(self, how: Replay) -> None:
+        self.post_message(ReplayRequested(self.exchange, how))
 
     def action_copy_curl(self) -> None:
         self.inspector.copy_curl(self.exchange)

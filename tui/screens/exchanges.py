@@ -19,7 +19,7 @@ from textual.widgets import Header
 from inspector.observe.exchange import Exchange
 from inspector.observe.store import Store
 from tui.screens.confirm import ConfirmScreen
-from tui.screens.detail import DetailScreen
+from tui.screens.detail import DetailScreen, Replay, ReplayRequested
 from tui.screens.export import ExportScreen
 from tui.screens.inject import InjectRequested
 from tui.screens.intercept import InterceptRequested
@@ -53,7 +53,10 @@ class ExchangesScreen(Screen[None]):
         Binding("f,slash", "filter", "Filter"),
         Binding("m", "mark", "Mark"),
         Binding("x", "export", "Export"),
-        Binding("r", "replay", "Replay"),
+        Binding("r", "replay('replay')", "Replay"),
+        Binding("R", "replay('paced')", "Paced replay", show=False),
+        Binding("e", "replay('edit')", "Edit+replay"),
+        Binding("equals_sign", "replay('compare')", "Compare"),
         Binding("y", "copy_curl", "Copy curl"),
         Binding("i", "inject", "Inject"),
         Binding("I", "intercept", "Intercept"),
@@ -128,10 +131,10 @@ class ExchangesScreen(Screen[None]):
             return
         self.app.push_screen(ExportScreen(exchanges, what))  # it notifies when written
 
-    def action_replay(self) -> None:
+    def action_replay(self, how: Replay) -> None:
         exchange = self.list.target()
         if exchange is not None:
-            self.inspector.replay(exchange)
+            self.post_message(ReplayRequested(exchange, how))
         self.inspector.update_status()
 
     def action_copy_curl(self) -> None:
