@@ -55,11 +55,12 @@ class ExchangesScreen(Screen[None]):
         Binding("x", "export", "Export"),
         Binding("r", "replay('replay')", "Replay"),
         Binding("R", "replay('paced')", "Paced replay", show=False),
-        Binding("e", "replay('edit')", "Edit+replay"),
-        Binding("equals_sign", "replay('compare')", "Compare"),
+        # #13's keys: in the help, not the footer, which has no room left at 80 columns.
+        Binding("e", "replay('edit')", "Edit+replay", show=False),
+        Binding("equals_sign", "replay('compare')", "Compare", show=False),
         Binding("y", "copy_curl", "Copy curl"),
-        Binding("i", "inject", "Inject"),
-        Binding("I", "intercept", "Intercept"),
+        Binding("i", "inject", "Inject", show=False),
+        Binding("I", "intercept", "Intercept", show=False),
         Binding("c", "clear", "Clear"),
         Binding("end,G", "follow", "Follow", show=False),
     ]
