@@ -3,8 +3,10 @@
 `session()` is a small API's traffic from three worker processes (two ASGI workers and the
 proxy): JSON, forms, HTML, XML, an image, a gzip body, a 404, an app failure, a stream still
 arriving, a request still waiting and a WebSocket chat; `refused()` adds the proxy answering
-502 for an upstream that refused it. `many(count)` yields batches of simple exchanges for load
-tests. Same input, same screen: nothing here reads a clock or draws ids.
+502 for an upstream that refused it; `live()` adds a WebSocket still open through the proxy,
+with a message the viewer injected and two the proxy holds (intercept). `many(count)` yields
+batches of simple exchanges for load tests. Same input, same screen: nothing here reads a
+clock or draws ids.
 """
 
 from __future__ import annotations
@@ -315,6 +317,43 @@ def refused(xid: str = f"{PROXY}-4", start: float = 3000) -> list[ev.Event]:
     headers = ((b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close"))
     body = f"502 Bad Gateway: {message}\n".encode()
     return exchange.response(502, "Bad Gateway", headers, [(0.4, body)]).finish(0.5).events
+
+
+LIVE = f"{PROXY}-5"
+HOLDING = "~from client & ~b order"
+"""The intercept filter under which `live()`'s messages were held."""
+
+
+def live(xid: str = LIVE, start: float = 3100) -> list[ev.Event]:
+    """A shop's live order feed through the proxy, open: the client's orders are held by
+    intercept (`HOLDING`), one message was injected towards the client from the viewer."""
+    feed = scripted(xid, start).request(
+        "GET", "/ws/orders", source="proxy", kind="websocket", headers=((b"upgrade", b"websocket"),)
+    )
+    feed.events.append(ev.WebSocketHandshakeReceived(xid, feed.at(0.2)))
+    feed.events.append(ev.WebSocketAccepted(xid, feed.at(0.9), None, ()))
+    said: list[tuple[float, ev.Sender, str, bool]] = [
+        (10.0, "client", '{"type": "subscribe", "shop": "kitchen"}', False),
+        (11.2, "server", '{"type": "subscribed", "open_orders": 2}', False),
+        (40.0, "server", '{"type": "stock", "item": 2, "left": 4}', False),
+        (95.0, "server", '{"type": "notice", "text": "sale ends at noon"}', True),
+    ]
+    for offset, sender, text, injected in said:
+        size = len(text.encode())
+        feed.events.append(
+            ev.WebSocketMessage(xid, feed.at(offset), sender, text, None, size, injected)
+        )
+    orders = (
+        (120.0, 1, b'{"type": "order", "item": 2, "quantity": 3, "note": "gift wrap"}'),
+        (180.5, 2, b'{"type": "order", "item": 7, "quantity": 1}'),
+    )
+    for offset, hold, body in orders:
+        feed.events.append(
+            ev.TrafficHeld(
+                xid, feed.at(offset), hold, "message", "client", 1, b"", body, len(body), ""
+            )
+        )
+    return feed.events
 
 
 def many(count: int, batch: int = 1000, prefix: str = "load") -> Iterator[list[ev.Event]]:

@@ -1,9 +1,12 @@
 """`python -m tui.screenshots`: drive the viewer with Pilot over the scenarios and save pictures.
 
 Writes `screenshots/<name>.svg` and `.png` (through `/work/shared/tools/svg2png`, when it is
-there) for the list, a JSON response, the timing waterfall, the event timeline and a WebSocket
-conversation. The snapshot tests open the same views with `open_view`, so what the README
-shows is what the tests pin. Clocks are shown in UTC so every run draws the same pictures.
+there) for the list, a JSON response, the timing waterfall, the event timeline, a WebSocket
+conversation, and acting on live traffic: the inject screen and the intercept screen with
+held messages (`live()` of the scenarios, on a viewer given a control socket it never needs
+here). The snapshot tests open the same views with `open_view` and `ACTIONS`, so what the
+README shows is what the tests pin. Clocks are shown in UTC so every run draws the same
+pictures.
 """
 
 from __future__ import annotations
@@ -14,14 +17,18 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
+from textual.widgets import TextArea
 
 from inspector.events import Event
 from tui.app import InspectorApp
-from tui.scenarios import PROXY, WEB1, WEB2, session
+from tui.scenarios import HOLDING, LIVE, PROXY, WEB1, WEB2, live, session
 from tui.screens.detail import DetailScreen
+from tui.screens.inject import InjectScreen
+from tui.screens.intercept import InterceptScreen
 
 SIZE = (120, 36)
 SVG2PNG = Path("/work/shared/tools/svg2png")
@@ -41,9 +48,15 @@ def utc() -> None:
     time.tzset()
 
 
-def scenario_app(*more: list[Event]) -> InspectorApp:
+CONTROL = "/nonexistent/inspector-control.sock"
+"""A control socket path for the action views: they open screens and send nothing."""
+
+
+def scenario_app(*more: list[Event], control: str | None = None) -> InspectorApp:
     """The viewer over the scenario's session, and `more` events after it."""
-    app = InspectorApp(title="inspector", subtitle="scenario: session", peers=lambda: 3)
+    app = InspectorApp(
+        title="inspector", subtitle="scenario: session", peers=lambda: 3, control=control
+    )
     app.feed(session())
     for events in more:
         app.feed(events)
@@ -74,7 +87,54 @@ async def open_view(pilot: Pilot[None], exchange_id: str | None, tab: str) -> No
     await pilot.pause()
 
 
+async def open_inject(pilot: Pilot[None]) -> None:
+    """The inject screen on the live order feed, a JSON message to the client typed in."""
+    await open_view(pilot, None, "")
+    app = pilot.app
+    assert isinstance(app, InspectorApp)
+    app.exchanges.list.select(LIVE)
+    await pilot.press("i")
+    screen = app.screen
+    if not isinstance(screen, InjectScreen):
+        raise RuntimeError(f"expected the inject screen, got {screen!r}")
+    await pilot.click("#client")
+    await pilot.click("#json")
+    screen.query_one(TextArea).text = '{"type": "notice", "text": "back in stock: teapot"'
+    await pilot.pause()
+
+
+async def open_intercept(pilot: Pilot[None]) -> None:
+    """The intercept screen, armed as the scenario was, its first held order selected."""
+    await open_view(pilot, None, "")
+    app = pilot.app
+    assert isinstance(app, InspectorApp)
+    app.actions.filters = (HOLDING, None, None)
+    await pilot.press("I")
+    screen = app.screen
+    if not isinstance(screen, InterceptScreen):
+        raise RuntimeError(f"expected the intercept screen, got {screen!r}")
+    screen.holds.focus()
+    await pilot.press("home")
+    await pilot.pause()
+
+
+ACTIONS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
+    "inject": open_inject,
+    "intercept": open_intercept,
+}
+"""Views of acting on live traffic, over `scenario_app(live(), control=CONTROL)`."""
+
+
+def action_app() -> InspectorApp:
+    return scenario_app(live(), control=CONTROL)
+
+
 async def shoot(directory: Path, name: str) -> Path:
+    if name in ACTIONS:
+        app = action_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await ACTIONS[name](pilot)
+            return Path(app.save_screenshot(filename=f"{name}.svg", path=str(directory)))
     exchange_id, tab = VIEWS[name]
     app = scenario_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -85,15 +145,16 @@ async def shoot(directory: Path, name: str) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("screenshots"))
-    parser.add_argument("names", nargs="*", help=f"some of: {', '.join(VIEWS)} (default: all)")
+    names = [*VIEWS, *ACTIONS]
+    parser.add_argument("names", nargs="*", help=f"some of: {', '.join(names)} (default: all)")
     args = parser.parse_args()
-    unknown = set(args.names) - VIEWS.keys()
+    unknown = set(args.names) - set(names)
     if unknown:
         parser.error(f"unknown view: {', '.join(sorted(unknown))}")
     utc()
     args.out.mkdir(parents=True, exist_ok=True)
     converter = str(SVG2PNG) if SVG2PNG.exists() else shutil.which("svg2png")
-    for name in args.names or VIEWS:
+    for name in args.names or names:
         svg = asyncio.run(shoot(args.out, name))
         if converter is not None:
             subprocess.run([converter, str(svg), str(svg.with_suffix(".png")), "2"], check=True)

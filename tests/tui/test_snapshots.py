@@ -12,7 +12,7 @@ from functools import partial
 import pytest
 
 from tui.scenarios import refused
-from tui.screenshots import SIZE, VIEWS, open_view, scenario_app
+from tui.screenshots import ACTIONS, SIZE, VIEWS, action_app, open_view, scenario_app
 
 
 @pytest.fixture(autouse=True)
@@ -44,3 +44,10 @@ def test_list_shares_the_width_by_content(width: int, snap_compare: Callable[...
     the error its cells (ConnectionRefusedError whole), the numbers stay on the right."""
     before = partial(open_view, exchange_id=None, tab="")
     assert snap_compare(scenario_app(refused()), run_before=before, terminal_size=(width, 26))
+
+
+@pytest.mark.parametrize("view", list(ACTIONS))
+def test_action_view(view: str, snap_compare: Callable[..., bool]) -> None:
+    """The inject screen (a JSON message to the client, its mistake shown while typing) and
+    the intercept screen holding two of a live connection's messages."""
+    assert snap_compare(action_app(), run_before=ACTIONS[view], terminal_size=SIZE)

@@ -20,7 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, Label, Static
 
 from inspector.observe.filters import FilterError
 from inspector.observe.rules import Kind, compile_rule
@@ -35,9 +35,9 @@ KINDS: tuple[Kind, ...] = ("messages", "requests", "responses")
 Filters = tuple[str | None, str | None, str | None]
 """The messages, requests and responses filters; None holds nothing of that kind."""
 _PLACEHOLDERS = {
-    "messages": "messages to hold: ~from client & ~b order   (~text ~binary ~size >1k ~bq ~bs)",
-    "requests": "requests to hold: ~m POST & ~u /api   (~h ~b ~t)",
-    "responses": "responses to hold: ~c 5xx | ~bs error   (~m ~u ~hs ~ts)",
+    "messages": "~from client & ~b order   (~text ~binary ~size >1k ~bq ~bs; empty: none)",
+    "requests": "~m POST & ~u /api   (~h ~b ~t; empty: none)",
+    "responses": "~c 5xx | ~bs error   (~m ~u ~hs ~ts; empty: none)",
 }
 
 
@@ -75,12 +75,14 @@ class InterceptScreen(Screen[None]):
     DEFAULT_CSS = """
     InterceptScreen { layout: vertical; }
     InterceptScreen #intercept-title { height: 1; background: $panel; padding: 0 1; }
-    InterceptScreen Input { border: none; height: 1; padding: 0 1; margin: 1 1 0 1; }
-    InterceptScreen .error { padding: 0 2; height: auto; display: none; }
+    InterceptScreen #filters { height: auto; padding: 1 1 0 1; }
+    InterceptScreen .filter { height: 1; }
+    InterceptScreen .filter Label { width: 11; color: $text-muted; }
+    InterceptScreen Input { border: none; height: 1; padding: 0 1; width: 1fr; }
+    InterceptScreen .error { padding: 0 0 0 12; height: auto; display: none; }
     InterceptScreen .error.-shown { display: block; }
     InterceptScreen #arming { height: auto; margin: 1 1 0 1; }
     InterceptScreen #arming Button { margin-right: 2; }
-    InterceptScreen #arming Static { width: 1fr; padding: 1 0 0 1; }
     InterceptScreen HoldList { height: 1fr; border-top: solid $primary-darken-2; }
     InterceptScreen VerticalScroll { height: 1fr; border-top: solid $primary-darken-2; }
     InterceptScreen #hold-detail { padding: 0 1; }
@@ -107,12 +109,13 @@ class InterceptScreen(Screen[None]):
         yield Static(id="intercept-title")
         with Vertical(id="filters"):
             for kind, text in zip(KINDS, self.filters, strict=True):
-                yield Input(text or "", placeholder=_PLACEHOLDERS[kind], id=kind)
+                with Horizontal(classes="filter"):
+                    yield Label(kind)
+                    yield Input(text or "", placeholder=_PLACEHOLDERS[kind], id=kind)
                 yield Static(classes="error", id=f"{kind}-error")
         with Horizontal(id="arming"):
             yield Button("Arm (enter, ctrl+s)", variant="warning", id="arm")
             yield Button("Disarm (n)", id="disarm")
-            yield Static("f forward · d drop · e edit · F forward all · D drop all", id="hint")
         yield self.holds
         with VerticalScroll():
             yield Static(id="hold-detail")
