@@ -13,6 +13,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Static, TextArea
 from websockets.asyncio.client import ClientConnection, connect
 
+from inspector import events as ev
 from tests.servers import Server
 from tests.tui.pilot import SIZE, until
 from tests.tui.relay import control_path, listed, relay, upstream
@@ -20,6 +21,7 @@ from tests.tui.test_actions import notified
 from tests.tui.test_detail import text_of
 from tui.app import InspectorApp
 from tui.scenarios import session
+from tui.screens.detail import DetailScreen
 from tui.screens.hold_edit import HoldEditScreen, NotEditableScreen
 from tui.screens.inject import InjectScreen
 from tui.screens.intercept import InterceptScreen
@@ -200,3 +202,23 @@ async def test_holds_leave_when_the_connection_dies(upstream: Server, tmp_path: 
         await pilot.press("f")  # nothing left to act on: no crash, nothing said
         await asyncio.sleep(0)
         assert isinstance(app.screen, InterceptScreen)
+
+
+async def test_a_forgotten_hold_goes_on_after_the_timeout(upstream: Server, tmp_path: Path) -> None:
+    app = InspectorApp(control=control_path(tmp_path))
+    async with (
+        app.run_test(size=SIZE) as pilot,
+        relay(app, upstream, hold_timeout=0.2) as proxy,
+        connect(f"ws://127.0.0.1:{proxy.port}/ws/echo", compression=None) as ws,
+    ):
+        await ws.send("hello")
+        await ws.recv()
+        exchange = await listed(pilot, app, "/ws/echo", "open")
+        await pilot.press("enter")  # `I` from the detail screen too
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen))
+        screen = await _arm(pilot, app, "~bq forgotten")
+        await ws.send("forgotten")
+        assert await ws.recv() == "forgotten", "forwarded unchanged after --hold-timeout"
+        await _held(pilot, screen, 0)
+        released = [e for e in exchange.events if isinstance(e, ev.HoldReleased)]
+        assert [e.action for e in released] == ["timed out"]
