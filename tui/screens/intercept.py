@@ -79,6 +79,7 @@ class InterceptScreen(Screen[None]):
     InterceptScreen .filter { height: 1; }
     InterceptScreen .filter Label { width: 11; color: $text-muted; }
     InterceptScreen Input { border: none; height: 1; padding: 0 1; width: 1fr; }
+    InterceptScreen Input:focus { border: none; }
     InterceptScreen .error { padding: 0 0 0 12; height: auto; display: none; }
     InterceptScreen .error.-shown { display: block; }
     InterceptScreen #arming { height: auto; margin: 1 1 0 1; }
@@ -199,6 +200,7 @@ class InterceptScreen(Screen[None]):
             return
         texts = [field.value.strip() or None for field in fields]
         self.post_message(InterceptSubmitted((texts[0], texts[1], texts[2])))
+        self.holds.focus()  # where f, d and e act on what gets held
 
     def action_disarm(self) -> None:
         self.post_message(InterceptSubmitted((None, None, None)))
