@@ -83,6 +83,7 @@ class MessagesPane(Vertical):
     DEFAULT_CSS = """
     MessagesPane > .state { padding: 0 1; height: auto; }
     MessagesPane > Input { border: none; height: 1; padding: 0 1; margin: 0 1; }
+    MessagesPane > Input:focus { border: none; }
     MessagesPane > .error { color: $error; padding: 0 1; height: auto; display: none; }
     MessagesPane > .error.-shown { display: block; }
     MessagesPane > MessageList { height: 1fr; }
