@@ -30,10 +30,12 @@ The rules, in the order a connection meets them:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from inspector.events import JSON, Sender, new_exchange_id, now_ns
+from inspector.matching import Rule, Subject, matches
 from inspector.proxy.failures import connect_error, error_response
+from inspector.proxy.holds import ActionError
 from inspector.proxy.http1 import (
     CHUNKED,
     FIELD_LINES,
@@ -50,7 +52,15 @@ from inspector.proxy.http1 import (
     field_values,
     tokens,
 )
-from inspector.proxy.request import IDEMPOTENT, read_request
+from inspector.proxy.intercept import (
+    Caught,
+    edited_request,
+    edited_response,
+    needs_body,
+    request_subject,
+    response_subject,
+)
+from inspector.proxy.request import IDEMPOTENT, RequestHead, read_request
 from inspector.proxy.state import Address, Flight, Shared, record_body
 from inspector.proxy.tunnel import Tunnel
 from inspector.records import (
@@ -70,7 +80,9 @@ REPLAY_LIMIT = 64 * 1024  # a request kept for one retry, only while it is this 
 HOLD_LIMIT = MAX_HEAD  # client bytes held while a response is due, before reading pauses
 
 # Why the client's reads are paused (a bit each): reading resumes when none is left.
-FULL, CONNECTING, HOLDING, STOPPED = 1, 2, 4, 8
+FULL, CONNECTING, HOLDING, STOPPED, HELD = 1, 2, 4, 8, 16
+# Why the upstream's reads are paused: the client reads nothing, or the viewer holds a response.
+CLIENT_FULL, RESPONSE_HELD = 1, 2
 # What is done once the upstream bytes just read were written to the client.
 CLOSE, RESUME, IDLE = 1, 2, 4
 # The upstream connection.
@@ -151,6 +163,11 @@ class Connection:
         self.tunnel: Tunnel | None = None
         self.closing = False
         self.closed = False
+        # Intercept (see `intercept`): what is kept back from the upstream, or from the client.
+        self.caught_request: Caught | None = None
+        self.caught_response: Caught | None = None
+        self.stash = b""  # upstream bytes after a held response's end
+        self.upstream_paused = 0
         # The clocks: a deadline each (0: not running), and the one wake asked of `io`.
         self.idle_at = 0
         self.head_at = 0
@@ -176,16 +193,16 @@ class Connection:
             return
         self.idle_at = 0
         out = reader.feed(data)
-        if out:
-            if self.upstream == OPEN:
-                self.io.to_upstream(out)
-            else:
-                self.outbox.append(out)
-                if self.upstream == NONE:
-                    self._connect()
+        caught = self.caught_request
+        if caught is not None:  # kept back: nothing of it reaches the upstream yet
+            if out:
+                caught.raw.append(out)
+        elif out:
+            self._to_upstream(out)
         if reader.error is not None:
             self._malformed(reader.error)
-        elif reader.stopped:
+            return
+        if reader.stopped:
             self.held = reader.rest
             if len(self.held) > HOLD_LIMIT:
                 self.pause(HOLDING)
@@ -194,20 +211,31 @@ class Connection:
                 self.head_at = self._arm(self.clock() + self._head_ns)
         elif self.read_at:
             self.read_at = self.clock()
+        if caught is not None and caught.hold is None and caught.full:
+            self._decide(caught)
+
+    def _to_upstream(self, data: bytes) -> None:
+        if self.upstream == OPEN:
+            self.io.to_upstream(data)
+        else:
+            self.outbox.append(data)
+            if self.upstream == NONE:
+                self._connect()
 
     def client_full(self) -> None:
         """The client's send buffer is full: it reads nothing for now."""
-        self.io.pause_upstream()
+        self._pause_upstream(CLIENT_FULL)
         self.client_full_at = now = self.clock()
         self._arm(now + self._send_ns)
 
     def client_drained(self) -> None:
         self.client_full_at = 0
-        self.io.resume_upstream()
+        self._resume_upstream(CLIENT_FULL)
 
     def client_lost(self) -> None:
         """The client's connection closed (its end, a reset, or `close_client`)."""
         self.closed = True
+        self._lose_holds()
         tunnel = self.tunnel
         if tunnel is not None:
             tunnel.lost("client")
@@ -233,12 +261,13 @@ class Connection:
         method = request.method
         flight = Flight(new_exchange_id(), method == b"HEAD", shared.body_limit)
         flight.close = request.close
+        flight.asked = head = data[start:end]  # through the CRLF ending its last field line
         at = self.clock()
         self.record(
             PROXY_REQUEST,
             flight.id,
             at,
-            data[start:end],  # the head through the CRLF ending its last field line
+            head,
             request.websocket,
             self.client,
             shared.server,
@@ -249,13 +278,21 @@ class Connection:
         if reusing and method in IDEMPOTENT and request.framing != CHUNKED:
             flight.replay = data[start : end + 2]  # the head as forwarded; the body follows
         self.request = self.flight = flight
+        steering = shared.steering
+        if steering.requests is not None or steering.responses is not None:
+            self._watch(flight, head, request)
         if request.upgrade:
             flight.upgrade = True
             flight.websocket = request.websocket
             if request.websocket:
                 self.record(HANDSHAKE_RECEIVED, flight.id, at)
             flight.request_done = True  # it has no body (see `read_request`)
-            self._waiting(flight, at)
+            caught = self.caught_request
+            if caught is None:
+                self._waiting(flight, at)
+            else:
+                caught.ended = True
+                caught.total = 0
             return STOP, 0
         if request.framing == CHUNKED or request.length:
             self.read_at = at
@@ -288,10 +325,16 @@ class Connection:
         if replay is not None and end > start:
             small = len(replay) + end - start <= REPLAY_LIMIT
             flight.replay = replay + data[start:end] if small else None
+        kept = flight.asked_body
+        if kept is not None and len(kept) < self.shared.body_limit:
+            kept += data[start : start + min(end - start, self.shared.body_limit - len(kept))]
+        caught = self.caught_request
+        if caught is not None:
+            caught.body(data, start, end, last)
         if last:
             flight.request_done = True
             self.read_at = 0
-            if flight is self.flight:
+            if flight is self.flight and caught is None:
                 self._waiting(flight, self.clock())
 
     def trailers(self, block: bytes) -> None:
@@ -299,6 +342,8 @@ class Connection:
 
     def end(self) -> None:
         self.request = None
+        if self.caught_request is not None:
+            self.caught_request.ended = True
         self.reader.stop()  # one request at a time: the next waits for this response
 
     # -- the upstream's side ---------------------------------------------------------------------
@@ -332,7 +377,13 @@ class Connection:
             return
         responses = self.responses
         out = responses.feed(data)  # after an error: up to the last byte that was valid
-        if out:
+        caught = self.caught_response
+        if caught is not None:  # kept back: nothing of it reaches the client yet
+            if out:
+                caught.raw.append(out)
+            if responses.rest and self.switch is None:
+                self.stash += responses.rest
+        elif out:
             self.io.to_client(out)
         if self.after:
             self._after_write()
@@ -346,16 +397,18 @@ class Connection:
             )
         elif responses.stopped and self.switch is not None:
             self._start_tunnel(*self.switch)
+        elif caught is not None and caught.hold is None and caught.full:
+            self._decide(caught)
 
     def upstream_eof(self) -> None:
         """The upstream closed its side. Between exchanges that is its idle keep-alive
         timeout (RFC 9112 §9.3): it is let go now, so that a request arriving next opens a
         new connection instead of being written to this closing one."""
+        unsent = self.caught_request is not None  # held: nothing of it went there yet
         if (
             self.tunnel is None
-            and self.flight is None
+            and (unsent or (self.flight is None and not self.reader.inside))
             and self.responses.idle
-            and not self.reader.inside
             and self.upstream == OPEN
         ):
             self.upstream = NONE
@@ -370,6 +423,8 @@ class Connection:
             self.tunnel.lost("server")
             self.io.close_client(False)
             return
+        if self.caught_request is not None and self.responses.idle:
+            return  # nothing of the held request went there: it will go on a new connection
         if exc is None:
             cut_short = not self.responses.eof()  # ends a body read until close (§6.3 ¶8)
             if self.after:
@@ -378,6 +433,11 @@ class Connection:
                 return
         else:  # a reset: nothing it sent last can be trusted to be whole
             cut_short = not self.responses.idle
+        caught = self.caught_response
+        if caught is not None and caught.ended:  # whole: it waits for the viewer still
+            if caught.hold is None:
+                self._decide(caught)
+            return
         if self._may_retry():
             self._retry()
         elif cut_short or self.flight is not None:
@@ -479,7 +539,18 @@ class Connection:
         head, redact = data[start:end], self.shared.redact
         self.record(PROXY_RESPONSE, flight.id, self.clock(), head, flight.websocket, redact)
         low = data[line.end() - 2 : end].lower()
-        if line.group(1) == b"0":  # RFC 9112 §9.3: HTTP/1.0 closes unless kept alive
+        framing = self._response_framing(flight, low, line.group(1) == b"0", status)
+        rule = self.shared.steering.responses
+        if rule is not None:
+            self._watch_response(flight, head, rule, framing)
+        return framing
+
+    def _response_framing(
+        self, flight: Flight, low: bytes, http10: bool, status: int
+    ) -> tuple[int, int]:
+        """A response's framing (RFC 9112 §6.3; `low`: its field lines, lowercased, from the
+        CRLF before them), and whether the connection closes after it (`flight.close`)."""
+        if http10:  # RFC 9112 §9.3: HTTP/1.0 closes unless kept alive
             keep = b"keep-alive" in tokens(field_values(low, b"\r\nconnection:"))
             flight.close = flight.close or not keep
         elif b"\r\nconnection:" in low and b"close" in tokens(
@@ -508,6 +579,9 @@ class Connection:
         flight.response_left = record_body(
             self.record, BODY_SENT, flight.id, flight.response_left, data, start, end, last
         )
+        caught = self.caught_response
+        if caught is not None:
+            caught.body(data, start, end, last)
 
     def response_trailers(self, block: bytes) -> None:
         flight = self.flight
@@ -515,6 +589,16 @@ class Connection:
         self.record(PROXY_TRAILERS, flight.id, self.clock(), block, self.shared.redact)
 
     def response_end(self) -> None:
+        caught = self.caught_response
+        if caught is not None:
+            # It ends once the viewer lets it go: until then, whatever the upstream sends
+            # after it waits (`stash`).
+            caught.ended = True
+            self.responses.stop()
+            return
+        self._response_done()
+
+    def _response_done(self) -> None:
         flight = self.flight
         assert flight is not None
         self.flight = None
@@ -542,6 +626,193 @@ class Connection:
                 self.resume(HOLDING)
         if after & IDLE:
             self._idle(self.clock())
+
+    # -- intercept: holding a request or response for the viewer (see `intercept`) -------------
+
+    def _watch(self, flight: Flight, head: bytes, request: RequestHead) -> None:
+        """An HTTP rule is armed: this request is kept back if the `requests` rule matches its
+        head, or needs its body to tell; its body is kept for a `responses` rule's `~bq`."""
+        steering, limit = self.shared.steering, self.shared.body_limit
+        if steering.responses is not None:
+            flight.asked_body = bytearray()
+        rule = steering.requests
+        if rule is None:
+            return
+        total = -1 if request.framing == CHUNKED else request.length
+        if needs_body(rule):
+            self.caught_request = Caught("request", flight, head, rule, limit, total)
+        elif matches(rule, request_subject(head, b"", total)):
+            self.caught_request = Caught("request", flight, head, None, limit, total)
+
+    def _watch_response(
+        self, flight: Flight, head: bytes, rule: Rule, framing: tuple[int, int]
+    ) -> None:
+        kind, length = framing
+        total = length if kind == LENGTH else 0 if kind == NO_BODY else -1
+        if needs_body(rule):
+            caught = Caught("response", flight, head, rule, self.shared.body_limit, total)
+        elif matches(rule, response_subject(self._asked(flight), head, b"", total)):
+            caught = Caught("response", flight, head, None, self.shared.body_limit, total)
+        else:
+            return
+        self.caught_response = caught
+
+    def _asked(self, flight: Flight) -> Subject:
+        return request_subject(flight.asked, bytes(flight.asked_body or b""), -1)
+
+    def _decide(self, caught: Caught) -> None:
+        """`caught` is in as far as the viewer will see it: held, or let go if its rule
+        needed the body and does not match it."""
+        rule, body = caught.rule, bytes(caught.kept)
+        if rule is not None:
+            if caught.what == "request":
+                subject = request_subject(caught.head, body, caught.total)
+            else:
+                asked = self._asked(caught.flight)
+                subject = response_subject(asked, caught.head, body, caught.total)
+            if not matches(rule, subject):
+                self._send_caught(caught, b"".join(caught.raw))
+                return
+        sender: Sender = "client" if caught.what == "request" else "server"
+        caught.hold = self.shared.steering.hold(
+            self,
+            caught.flight.id,
+            caught.what,
+            sender,
+            0,
+            caught.head,
+            body,
+            caught.total,
+            caught.editable,
+        )
+        # The rest waits where it is (in the sender's socket buffer, then the sender).
+        if caught.what == "response":
+            self._pause_upstream(RESPONSE_HELD)
+        elif not caught.ended:
+            self.pause(HELD)
+
+    def release(self, hold: int, action: str, change: dict[str, Any]) -> str:
+        """The viewer's action on a hold of this connection (`holds.Holder`)."""
+        caught = next(
+            (c for c in (self.caught_request, self.caught_response) if c and c.hold == hold),
+            None,
+        )
+        if caught is None or self.closing or self.closed:
+            raise ActionError(f"hold {hold} is not held any more")
+        if action == "forward" or action == "timeout":
+            self._send_caught(caught, b"".join(caught.raw))
+            return "forwarded" if action == "forward" else "timed out"
+        if action == "edit":
+            if caught.editable:
+                raise ActionError(caught.editable)
+            head, body = change.get("head"), change.get("body") or b""
+            if not isinstance(head, bytes) or not isinstance(body, bytes):
+                raise ActionError(f"an edited {caught.what} needs a head and a body (bytes)")
+            if caught.what == "request":
+                wire = self._edited_request(caught.flight, head, body)
+            else:
+                wire, close = edited_response(head, body, caught.flight.head)
+                caught.flight.close = caught.flight.close or close
+            self._send_caught(caught, wire)
+            return "edited"
+        if action == "drop":
+            self._drop(caught)
+            return "dropped"
+        raise ActionError(f"unknown action {action!r}: forward, drop or edit")
+
+    def _edited_request(self, flight: Flight, head: bytes, body: bytes) -> bytes:
+        shared = self.shared
+        wire, request = edited_request(head, body, shared.authorities, shared.upstream)
+        if request.upgrade != flight.upgrade:
+            raise ActionError(
+                "an edited request cannot start or stop a protocol upgrade (Connection:"
+                " upgrade, with no body)"
+            )
+        flight.head = request.method == b"HEAD"  # its response then has no content
+        flight.close = flight.close or request.close
+        flight.websocket = request.websocket
+        flight.replay = None
+        return wire
+
+    def _send_caught(self, caught: Caught, data: bytes) -> None:
+        """`data` (`caught` as read, or the viewer's edit) goes on its way; what follows
+        it streams again, and the clocks the hold stopped run again from now."""
+        flight = caught.flight
+        if caught.what == "request":
+            self.caught_request = None
+            self._to_upstream(data)
+            if flight.request_done and flight is self.flight:
+                self._waiting(flight, self.clock())
+            self._clocks_restart()
+            self.resume(HELD)
+            return
+        self.caught_response = None
+        self.io.to_client(data)
+        self._clocks_restart()
+        if caught.ended:
+            self.responses.resume()
+            self._response_done()
+            stash, self.stash = self.stash, b""
+            self.upstream_data(stash)  # writes nothing, or a stray response's error
+        if not self.closing:
+            self._resume_upstream(RESPONSE_HELD)
+
+    def _drop(self, caught: Caught) -> None:
+        flight = caught.flight
+        upstream = self.shared.upstream
+        if caught.what == "request":  # the client gets the proxy's answer instead
+            self.caught_request = None
+            message = f"the viewer dropped this request (intercept): it never reached {upstream}"
+            self.answer(flight, ProtocolError(message, 502), "inspector.proxy.Dropped")
+            return
+        self.caught_response = None
+        message = "the viewer dropped this response (intercept): the client's connection closed"
+        self._fail(flight, "inspector.proxy.Dropped", message)
+        if self.flight is flight:
+            self.flight = None
+        self.close(message)
+
+    def _holding(self) -> bool:
+        request, response = self.caught_request, self.caught_response
+        return (request is not None and request.hold is not None) or (
+            response is not None and response.hold is not None
+        )
+
+    def _lose_holds(self) -> None:
+        """The connection is ending: what it holds is lost, unsent."""
+        steering = self.shared.steering
+        for caught in (self.caught_request, self.caught_response):
+            if caught is not None and caught.hold is not None:
+                steering.lost(caught.hold)
+        self.caught_request = self.caught_response = None
+
+    def _pause_upstream(self, reason: int) -> None:
+        if not self.upstream_paused:
+            self.io.pause_upstream()
+        self.upstream_paused |= reason
+
+    def _resume_upstream(self, reason: int) -> None:
+        if self.upstream_paused & reason:
+            self.upstream_paused &= ~reason
+            if not self.upstream_paused:
+                self.io.resume_upstream()
+
+    def _clocks_restart(self) -> None:
+        """A hold ended: the clocks it stopped (response, body, send) run from now, as if
+        the viewer's time had not passed."""
+        if self._holding():
+            return
+        now = self.clock()
+        flight = self.flight
+        if flight is not None and flight.waiting is not None and not flight.response_started:
+            flight.waiting = now
+        if self.read_at:
+            self.read_at = now
+        if self.client_full_at:
+            self.client_full_at = now
+        if self.upstream_full_at:
+            self.upstream_full_at = now
+        self._rearm()
 
     # -- the clocks ------------------------------------------------------------------------------
 
@@ -597,34 +868,46 @@ class Connection:
         if 0 < self._body_deadline() <= now:
             self._body_expired()
             return
-        if self.client_full_at and self.client_full_at + self._send_ns <= now:
+        if 0 < self._send_deadline(self.client_full_at) <= now:
             self._send_expired("client")
             return
-        if self.upstream_full_at and self.upstream_full_at + self._send_ns <= now:
+        if 0 < self._send_deadline(self.upstream_full_at) <= now:
             self._send_expired("server")
             return
+        self._rearm()
+
+    def _rearm(self) -> None:
         deadlines = (
             self.idle_at,
             self.head_at,
             self._response_deadline(),
             self._body_deadline(),
-            self.client_full_at and self.client_full_at + self._send_ns,
-            self.upstream_full_at and self.upstream_full_at + self._send_ns,
+            self._send_deadline(self.client_full_at),
+            self._send_deadline(self.upstream_full_at),
         )
         running = [deadline for deadline in deadlines if deadline]
         if running:
             self._arm(min(running))
 
+    def _send_deadline(self, full_at: int) -> int:
+        """A side's send clock, unless the viewer holds something (then nothing moves on
+        purpose: not the side's fault)."""
+        if not full_at or self._holding():
+            return 0
+        return full_at + self._send_ns
+
     def _response_deadline(self) -> int:
         flight = self.flight
         if flight is None or flight.waiting is None or flight.response_started:
+            return 0
+        if self._holding():
             return 0
         return flight.waiting + self._response_ns
 
     def _body_deadline(self) -> int:
         """The body clock runs while a request body is read, unless the proxy itself paused
         reading (the upstream is slow to connect or to read: not the client's fault)."""
-        if not self.read_at or self.paused & (FULL | CONNECTING):
+        if not self.read_at or self.paused & (FULL | CONNECTING | HELD) or self._holding():
             return 0
         return self.read_at + self._body_ns
 
@@ -764,6 +1047,7 @@ class Connection:
         if self.closing or self.closed:
             return
         self.closing = True
+        self._lose_holds()
         flight = self.flight
         if flight is not None:
             started = flight.response_started

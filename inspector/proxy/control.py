@@ -98,12 +98,6 @@ class ControlServer:
                 )
             tunnel.inject(to, request["opcode"], payload)
         elif op == "intercept":
-            if request.get("requests") is not None or request.get("responses") is not None:
-                # Said, not ignored: a rule that never holds would look like a quiet app.
-                raise ActionError(
-                    "this proxy cannot hold HTTP requests or responses yet: only WebSocket"
-                    " messages (clear the requests and responses rules)"
-                )
             steering.arm(
                 _rule(request.get("messages")),
                 _rule(request.get("requests")),

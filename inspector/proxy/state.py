@@ -85,6 +85,8 @@ class Flight:
     """One exchange between its request head and the end of its response."""
 
     __slots__ = (
+        "asked",
+        "asked_body",
         "close",
         "finished",
         "head",
@@ -112,6 +114,8 @@ class Flight:
         self.waiting: int | None = None  # since when the response head is awaited
         self.replay: bytes | None = None  # the request as forwarded, while it may be retried
         self.finished = False
+        self.asked = b""  # the request head as read (what a `responses` rule is asked about)
+        self.asked_body: bytearray | None = None  # its body, kept while an HTTP rule is armed
 
     def finish(self, record: Record, outcome: Outcome, at: int) -> None:
         """Records the exchange's end, once: every path that ends it ends here. (Its timings

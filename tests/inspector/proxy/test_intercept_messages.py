@@ -175,9 +175,3 @@ def test_a_held_message_on_a_connection_the_server_closes(steered: Steered) -> N
         with pytest.raises(ConnectionClosed):
             ws.recv(5)
     assert ws.close_code == 4001
-
-
-def test_http_rules_are_refused_not_ignored(steered: Steered) -> None:
-    with pytest.raises(ActionError, match="cannot hold HTTP requests or responses yet"):
-        steered.act(lambda c: c.intercept(None, "~m POST", None))
-    assert steered.proxy.proxy.steering.requests is None
