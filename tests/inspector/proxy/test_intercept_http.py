@@ -179,7 +179,8 @@ def test_a_forgotten_hold_times_out_forwarded(make_steered: Any) -> None:
         sock.sendall(b"GET /forgotten HTTP/1.1\r\nHost: a\r\n\r\n")
         # Held twice (the request, then its response), each forwarded after 0.2 s.
         assert _seen_by_app(_response(sock))["path"] == "/forgotten"
-    assert [action for _, action in _releases(steered)] == ["timed out", "timed out"]
+    # Recorded just after the release wrote what the client read: waited for.
+    assert [e.action for e in steered.released(2)] == ["timed out", "timed out"]
 
 
 def _post(sock: socket.socket, path: bytes, body: bytes) -> threading.Thread:
