@@ -75,11 +75,14 @@ _body_rule(304)
 
 @rule(
     "http.body-on-head",
-    "The response to a HEAD request must not carry content.",
+    "The response to a HEAD request must not carry content (seen on the wire, at the proxy).",
     "RFC 9110 §9.3.2",
 )
 def body_on_head(facts: Facts) -> Iterator[str]:
-    if _head_request(facts) and _response(facts) is not None and facts.body_size:
+    # ASGI and WSGI servers drop what an app sends for HEAD: only the wire can show it.
+    if facts.source != "proxy" or not _head_request(facts):
+        return
+    if _response(facts) is not None and facts.body_size:
         yield f"{facts.body_size} body bytes answering HEAD"
 
 
