@@ -326,6 +326,18 @@ def refused(xid: str = f"{PROXY}-4", start: float = 3000) -> list[ev.Event]:
     return exchange.response(502, "Bad Gateway", headers, [(0.4, body)]).finish(0.5).events
 
 
+def mistakes(xid: str = f"{WEB2}-7", start: float = 3100) -> list[ev.Event]:
+    """A legacy WSGI report making four mistakes the spec checks flag: a status without its
+    reason, a hop-by-hop header, no Content-Type, and fewer bytes than Content-Length says."""
+    exchange = scripted(xid, start).request("GET", "/legacy/report", source="wsgi")
+    headers = ((b"Connection", b"close"), (b"Content-Length", b"120"))
+    body = b"id,total\n" + b"".join(b"%d,%d\n" % (n, n * 7) for n in range(12))
+    exchange.events.append(ev.ResponseStarted(xid, exchange.at(4.0), 200, headers, False, ""))
+    exchange.events.append(ev.ResponseBodyChunk(xid, exchange.at(4.2), body, len(body), True))
+    exchange.events.append(ev.IterableClosed(xid, exchange.at(4.3)))
+    return exchange.finish(4.4).events
+
+
 def many(count: int, batch: int = 1000, prefix: str = "load") -> Iterator[list[ev.Event]]:
     """`count` small GET exchanges (four events each) in batches of `batch` exchanges."""
     headers = ((b"host", b"load.example"),)
