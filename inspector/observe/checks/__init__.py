@@ -10,6 +10,7 @@ can ask on every repaint. `rules_named(name)` resolves a rule name or a prefix (
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from inspector import events as ev
@@ -24,9 +25,25 @@ _MODULES = (asgi, wsgi, http, websocket)  # imported for their rules
 def check(events: Sequence[ev.Event]) -> tuple[Finding, ...]:
     """Every finding of one exchange's events, in rule order."""
     facts = Facts(events)
-    if facts.request is None:
+    request = facts.request
+    if request is None:
         return ()  # the start was lost: too little to judge anything by
-    return tuple(Finding(each, detail) for each in RULES.values() for detail in each.check(facts))
+    return tuple(
+        Finding(each, detail)
+        for each in _applying(request.source, request.kind)
+        for detail in each.check(facts)
+    )
+
+
+@functools.cache
+def _applying(source: str, kind: str) -> tuple[Rule, ...]:
+    """The rules that can apply to an exchange from `source` of `kind`: ASGI rules to the ASGI
+    middleware's captures, WSGI rules to the WSGI middleware's, WebSocket rules to WebSocket
+    connections (each rule checks the rest itself); worked out once per pair."""
+    skip = {"asgi", "wsgi"} - {source}
+    if kind != "websocket":
+        skip.add("ws")
+    return tuple(r for r in RULES.values() if r.protocol not in skip)
 
 
 def findings(exchange: Exchange) -> tuple[Finding, ...]:

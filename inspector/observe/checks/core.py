@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from inspector import events as ev
 
@@ -122,7 +123,7 @@ class Facts:
         """The app returned normally (or the proxy saw the exchange through)."""
         return self.finished is not None and self.finished.outcome == "completed"
 
-    @property
+    @cached_property
     def response(self) -> ev.ResponseStarted | ev.ResponseRestarted | None:
         """The head the client got: for WSGI, a restart replaces headers not yet sent."""
         head: ev.ResponseStarted | ev.ResponseRestarted | None = (
@@ -136,7 +137,7 @@ class Facts:
         """Every status and header list the app gave, WSGI restarts included."""
         return [*self.starts, *self.restarts]
 
-    @property
+    @cached_property
     def body_size(self) -> int:
         return sum(c.size for c in self.chunks) + sum(w.size for w in self.written)
 
