@@ -22,7 +22,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, cast
 
 from inspector import events as ev
-from inspector.observe.exchange import Exchange
+from inspector.observe.checks import check, findings
+from inspector.observe.exchange import DEFAULT_MAX_EVENTS, Exchange
 from inspector.observe.filters import compile_filter
 from inspector.observe.store import Origin, prefix_of
 
@@ -95,8 +96,10 @@ class LineFormat:
         websocket: tuple[int, int, str] | None,
         error: ev.AppFailed | None,
         origin: str | None,
+        checks: int = 0,
     ) -> str:
-        """`websocket`: messages from the client, from the server, and the state word."""
+        """`websocket`: messages from the client, from the server, and the state word;
+        `checks`: how many spec-check findings the exchange has."""
         if status is None:
             shown, style = "ERR", self.other
         else:
@@ -116,6 +119,8 @@ class LineFormat:
             line += f"  {self.dim}ws {client}↑ {server}↓ {state}{self.off}"
         if error is not None:
             line += f"  {self.red}{_safe(error.type)}: {_safe(error.message)}{self.off}"
+        if checks:
+            line += f"  {self.yellow}⚠ {counted(checks, 'check')}{self.off}"
         return line
 
     def message(self, message: ev.WebSocketMessage) -> str:
@@ -156,6 +161,7 @@ class _Summary:
         "closed_accepted",
         "denied",
         "error",
+        "events",
         "received",
         "request",
         "response",
@@ -165,6 +171,8 @@ class _Summary:
 
     def __init__(self, request: ev.RequestStarted) -> None:
         self.request = request
+        self.events: list[ev.Event] = [request]
+        """What the spec checks read at the finish, bounded as an exchange's timeline is."""
         self.response: int | None = None
         self.denied: int | None = None
         self.accepted = False
@@ -173,6 +181,8 @@ class _Summary:
         self.sent = self.received = self.client_messages = self.server_messages = 0
 
     def apply(self, event: ev.AnyEvent) -> None:
+        if len(self.events) < DEFAULT_MAX_EVENTS:
+            self.events.append(event)
         # `type(...) is`: a chain of `isinstance` misses costs ~70 ns each on Structs.
         if type(event) is ev.RequestBodyChunk:
             self.sent += event.size
@@ -222,6 +232,7 @@ class _Summary:
             ws,
             self.error,
             origin,
+            len(check([*self.events, finished])),
         )
 
 
@@ -242,6 +253,7 @@ def exchange_line(fmt: LineFormat, exchange: Exchange, origin: str | None = None
         ws,
         exchange.error,
         origin,
+        len(findings(exchange)),
     )
 
 
@@ -410,7 +422,7 @@ class ConsoleLog:
                     if len(summaries) > self.MAX_OPEN:
                         del summaries[next(iter(summaries))]
                 else:
-                    summary.request = event
+                    summary.request = summary.events[0] = event
             elif xid:
                 summary = summaries.get(xid)
                 if summary is not None:

@@ -97,7 +97,10 @@ class _Exchange:
         self, status: int, reason: str, headers: Headers, chunks: list[tuple[float, bytes]]
     ) -> _Exchange:
         first = chunks[0][0] if chunks else 0.0
-        headers = (*headers, (b"content-length", str(sum(len(c) for _, c in chunks)).encode()))
+        if status >= 200 and status != 204:  # RFC 9110 §8.6: none on a 1xx or 204
+            length = str(sum(len(c) for _, c in chunks)).encode()
+            headers = (*headers, (b"content-length", length))
+        chunks = chunks or [(first, b"")]  # ASGI: a response ends with a body message
         self.events.append(
             ev.ResponseStarted(self.xid, self.at(first), status, headers, False, reason)
         )
@@ -271,7 +274,13 @@ def _chat(xid: str, start: float) -> _Exchange:
         "/ws/chat",
         source="proxy",
         kind="websocket",
-        headers=((b"upgrade", b"websocket"), (b"sec-websocket-protocol", b"chat.v2")),
+        headers=(
+            (b"connection", b"Upgrade"),
+            (b"upgrade", b"websocket"),
+            (b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+            (b"sec-websocket-version", b"13"),
+            (b"sec-websocket-protocol", b"chat.v2"),
+        ),
     )
     exchange.events.append(ev.WebSocketHandshakeReceived(xid, exchange.at(0.2)))
     exchange.events.append(ev.WebSocketAccepted(xid, exchange.at(1.1), "chat.v2", ()))
@@ -356,6 +365,18 @@ def live(xid: str = LIVE, start: float = 3100) -> list[ev.Event]:
     return feed.events
 
 
+def mistakes(xid: str = f"{WEB2}-7", start: float = 3100) -> list[ev.Event]:
+    """A legacy WSGI report making four mistakes the spec checks flag: a status without its
+    reason, a hop-by-hop header, no Content-Type, and fewer bytes than Content-Length says."""
+    exchange = scripted(xid, start).request("GET", "/legacy/report", source="wsgi")
+    headers = ((b"Connection", b"close"), (b"Content-Length", b"120"))
+    body = b"id,total\n" + b"".join(b"%d,%d\n" % (n, n * 7) for n in range(12))
+    exchange.events.append(ev.ResponseStarted(xid, exchange.at(4.0), 200, headers, False, ""))
+    exchange.events.append(ev.ResponseBodyChunk(xid, exchange.at(4.2), body, len(body), True))
+    exchange.events.append(ev.IterableClosed(xid, exchange.at(4.3)))
+    return exchange.finish(4.4).events
+
+
 def many(count: int, batch: int = 1000, prefix: str = "load") -> Iterator[list[ev.Event]]:
     """`count` small GET exchanges (four events each) in batches of `batch` exchanges."""
     headers = ((b"host", b"load.example"),)
@@ -407,9 +428,13 @@ def _snapshot(
             "SERVER_PORT": "8000",
             "SERVER_PROTOCOL": "HTTP/1.1",
             "REMOTE_ADDR": "127.0.0.1",
+            "wsgi.version": [1, 0],
             "wsgi.url_scheme": "http",
             "wsgi.multithread": False,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
             "wsgi.input": "<Body>",
+            "wsgi.errors": "<WSGIErrorsWrapper>",
             "inspector.exchange_id": xid,
         }
     if source == "proxy":

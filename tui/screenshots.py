@@ -2,11 +2,11 @@
 
 Writes `screenshots/<name>.svg` and `.png` (through `/work/shared/tools/svg2png`, when it is
 there) for the list, a JSON response, the timing waterfall, the event timeline, a WebSocket
-conversation, and acting on live traffic: the inject screen and the intercept screen with
-held messages (`live()` of the scenarios, on a viewer given a control socket it never needs
-here). The snapshot tests open the same views with `open_view` and `ACTIONS`, so what the
-README shows is what the tests pin. Clocks are shown in UTC so every run draws the same
-pictures.
+conversation, the spec checks' findings, and acting on live traffic: the inject screen and
+the intercept screen with held messages (`live()` of the scenarios, on a viewer given a control
+socket it never needs here). The snapshot tests open the same views with `open_view` and
+`ACTIONS`, so what the README shows is what the tests pin. Clocks are shown in UTC so every
+run draws the same pictures.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from textual.widgets import TextArea
 
 from inspector.events import Event
 from tui.app import InspectorApp
-from tui.scenarios import HOLDING, LIVE, PROXY, WEB1, WEB2, live, session
+from tui.scenarios import HOLDING, LIVE, PROXY, WEB1, WEB2, live, mistakes, session
 from tui.screens.detail import DetailScreen
 from tui.screens.inject import InjectScreen
 from tui.screens.intercept import InterceptScreen
@@ -39,8 +39,18 @@ VIEWS: dict[str, tuple[str | None, str]] = {
     "timing": (f"{WEB2}-3", "timing"),
     "events": (f"{WEB2}-3", "events"),
     "websocket": (f"{PROXY}-3", "messages"),
+    "checks": (f"{WEB2}-7", "checks"),
 }
-_TAB_KEYS = {"request": "1", "response": "2", "timing": "3", "events": "4", "messages": "5"}
+MORE: dict[str, list[Callable[[], list[Event]]]] = {"checks": [mistakes]}
+"""Exchanges a view adds after the session (so the other views stay as they are)."""
+_TAB_KEYS = {
+    "request": "1",
+    "response": "2",
+    "timing": "3",
+    "events": "4",
+    "messages": "5",
+    "checks": "6",
+}
 
 
 def utc() -> None:
@@ -61,6 +71,11 @@ def scenario_app(*more: list[Event], control: str | None = None) -> InspectorApp
     for events in more:
         app.feed(events)
     return app
+
+
+def view_app(name: str) -> InspectorApp:
+    """The viewer for the view `name`: the session and what that view adds."""
+    return scenario_app(*(make() for make in MORE.get(name, ())))
 
 
 async def open_view(pilot: Pilot[None], exchange_id: str | None, tab: str) -> None:
@@ -136,7 +151,7 @@ async def shoot(directory: Path, name: str) -> Path:
             await ACTIONS[name](pilot)
             return Path(app.save_screenshot(filename=f"{name}.svg", path=str(directory)))
     exchange_id, tab = VIEWS[name]
-    app = scenario_app()
+    app = view_app(name)
     async with app.run_test(size=SIZE) as pilot:
         await open_view(pilot, exchange_id, tab)
         return Path(app.save_screenshot(filename=f"{name}.svg", path=str(directory)))

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from inspector import events as ev
+
+if TYPE_CHECKING:
+    from inspector.observe.checks.core import Finding
 
 DEFAULT_MAX_EVENTS = 10_000
 DEFAULT_MAX_MESSAGES = 10_000
@@ -77,6 +81,8 @@ class Exchange:
     """What the relay holds for the viewer now (released ones leave), by hold number."""
     events: list[ev.Event] = field(default_factory=list)
     events_dropped: int = 0
+    checked: tuple[int, tuple[Finding, ...]] | None = None
+    """The spec checks' findings and how many events they saw (`inspector.observe.checks`)."""
 
     def apply(self, event: ev.Event) -> None:
         if len(self.events) < self.max_events:

@@ -30,6 +30,7 @@ from typing import Any, BinaryIO
 from urllib.parse import parse_qsl
 
 from inspector.events import Headers
+from inspector.observe.checks import findings
 from inspector.observe.exchange import Body, Exchange, header
 from inspector.observe.private import open_private
 from inspector.redact import REDACTED, mask_headers, redaction_names
@@ -172,6 +173,11 @@ def _entry(x: Exchange, names: frozenset[str]) -> dict[str, Any]:
         notes["payloadBytesNotKept"] = x.payload_bytes_not_kept
         if x.closed is not None:
             notes["closed"] = {"code": x.closed.code, "reason": x.closed.reason}
+    found = findings(x)
+    if found:  # the spec checks' findings (inspector.observe.checks), only when there are some
+        notes["checks"] = [
+            {"rule": f.rule.name, "detail": f.detail, "reference": f.rule.reference} for f in found
+        ]
     entry["_inspector"] = notes
     return entry
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from inspector.events import Headers
+from inspector.observe.checks import findings, rules_named
 from inspector.observe.exchange import Exchange
 
 Test = Callable[[Exchange], bool]
@@ -193,6 +194,8 @@ class _Parser:
 
     def filter(self, token: _Token) -> _Node:
         name = token.value[1:]
+        if name == "check":
+            return self.check(token)
         if name in _FLAGS_ONLY:
             test, cost = _FLAGS_ONLY[name]
             return _Node(token.value, test, cost)
@@ -205,6 +208,28 @@ class _Parser:
             raise FilterError(f"{token.value} needs {wanted}, got {got}", argument.position)
         self.take()
         return build(token.value, argument.value, argument.position)
+
+    def check(self, token: _Token) -> _Node:
+        """`~check` (any finding) or `~check NAME` (a rule, or a prefix such as `asgi`): the
+        name is optional, so only a word shaped like a rule name is taken as one."""
+        argument = self.peek()
+        if argument.kind != "word" or not _RULE_NAME.fullmatch(argument.value):
+            return _Node(token.value, lambda x: bool(findings(x)), 5)
+        self.take()
+        names = frozenset(r.name for r in rules_named(argument.value))
+        if not names:
+            raise FilterError(
+                f"{token.value}: no rule is named {argument.value!r} or starts with it",
+                argument.position,
+            )
+        return _Node(
+            f"{token.value} {argument.value.lower()}",
+            lambda x: any(f.rule.name in names for f in findings(x)),
+            5,
+        )
+
+
+_RULE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9.-]*")
 
 
 def _combine(kind: Literal["and", "or"], nodes: list[_Node]) -> _Node:

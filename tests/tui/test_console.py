@@ -37,15 +37,23 @@ def http(xid: str, status: int = 200, sent: int = 5, received: int = 2048) -> li
     return [
         started(xid),
         ev.RequestBodyChunk(xid, 1, b"x" * min(sent, 4), sent, False),
-        ev.ResponseStarted(xid, 2, status, (), False),
+        ev.ResponseStarted(xid, 2, status, ((b"content-type", b"text/plain"),), False),
         ev.ResponseBodyChunk(xid, 3, b"y" * min(received, 4), received, False),
         finished(xid),
     ]
 
 
+HANDSHAKE = (
+    (b"host", b"test"),
+    (b"upgrade", b"websocket"),
+    (b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+    (b"sec-websocket-version", b"13"),
+)
+
+
 def websocket(xid: str) -> list[ev.Event]:
     return [
-        started(xid, "websocket", "/chat"),
+        msgspec.structs.replace(started(xid, "websocket", "/chat"), headers=HANDSHAKE),
         ev.WebSocketHandshakeReceived(xid, 1),
         ev.WebSocketAccepted(xid, 2, None, ()),
         ev.WebSocketMessage(xid, 3, "client", "hi", None, 2),
@@ -167,7 +175,8 @@ def test_captured_text_cannot_drive_the_terminal() -> None:
     lines = printed(events)
     assert lines[0].endswith("  Boom\\x1b[2J: line\\x0anext\\x1b]0;title\\x07")
     # The same rule as the viewer's.
-    assert lines[1].endswith("  /" + printable(every_control) + "?page=2")
+    # (asgi.start-missing: an app that returned without a response, the only finding here)
+    assert lines[1].endswith("  /" + printable(every_control) + "?page=2  ⚠ 1 check")
     assert lines[2].endswith("'\\x1b[31mred\\x9b1m'")
     assert lines[3] == "n\\x1b[1] on h\\x1bost connected"
     assert lines[4] == "1 event dropped (bus\\x1b[K)"
@@ -247,7 +256,8 @@ def test_exchanges_kept_while_they_run_are_bounded(filter_text: str) -> None:
     log([started("x-1"), started("x-2"), started("x-3")])
     log([finished("x-1"), finished("x-2"), finished("x-3")])
     log.close()
-    assert [line.split()[-1] for line in out.getvalue().splitlines()] == ["/items?page=2"] * 2
+    lines = out.getvalue().splitlines()
+    assert [line.split("  ⚠")[0].split()[-1] for line in lines] == ["/items?page=2"] * 2
 
 
 # -- the writer --------------------------------------------------------------------------------
@@ -368,3 +378,11 @@ def test_a_stream_that_cannot_encode_arrows_gets_replacements() -> None:
     writer.put(["↑ 5 B"])
     writer.close()
     assert raw.getvalue() == b"? 5 B\n"
+
+
+def test_the_line_counts_the_spec_checks_findings() -> None:
+    events = [*http("x-1", status=204)[:3], *http("x-1", status=204)[3:]]  # a body on a 204
+    plain = printed(events)
+    assert plain[0].endswith("/items?page=2  ⚠ 1 check")
+    assert printed(events, "~check http.body-on-204") == plain
+    assert printed(events, "!~check") == []

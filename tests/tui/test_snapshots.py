@@ -12,7 +12,7 @@ from functools import partial
 import pytest
 
 from tui.scenarios import refused
-from tui.screenshots import ACTIONS, SIZE, VIEWS, action_app, open_view, scenario_app
+from tui.screenshots import ACTIONS, SIZE, VIEWS, action_app, open_view, scenario_app, view_app
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +29,7 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_view(view: str, snap_compare: Callable[..., bool]) -> None:
     exchange_id, tab = VIEWS[view]
     before = partial(open_view, exchange_id=exchange_id, tab=tab)
-    assert snap_compare(scenario_app(), run_before=before, terminal_size=SIZE)
+    assert snap_compare(view_app(view), run_before=before, terminal_size=SIZE)
 
 
 def test_filter_error_inline(snap_compare: Callable[..., bool]) -> None:

@@ -1,5 +1,5 @@
-"""The detail screen: one exchange in tabs (Request, Response, Timing, Events, and Messages for
-a WebSocket), updated live while the exchange streams.
+"""The detail screen: one exchange in tabs (Request, Response, Timing, Events, Checks, and
+Messages for a WebSocket), updated live while the exchange streams.
 
 The app calls `show(exchange)` after each coalesced batch that touched the exchange; each pane
 decides for itself whether anything it shows changed. Once the store no longer holds this
@@ -22,6 +22,7 @@ from inspector.observe.exchange import Exchange
 from tui.screens.inject import InjectRequested
 from tui.screens.intercept import InterceptRequested
 from tui.widgets.cells import duration, is_replay, printable, status_cell
+from tui.widgets.checks import ChecksPane
 from tui.widgets.detail import RequestPane, ResponsePane
 from tui.widgets.footer import KeyFooter
 from tui.widgets.messages import MessagesPane
@@ -60,6 +61,7 @@ class DetailScreen(Screen[None]):
         Binding("4", "tab('events')", "Events"),
         Binding("5", "tab('messages')", "Messages"),  # a WebSocket's; for HTTP, the next one
         Binding("5", "no_messages", show=False),
+        Binding("6", "tab('checks')", "Checks"),
         Binding("r", "replay('replay')", "Replay"),
         Binding("R", "replay('paced')", "Paced replay", show=False),
         # #13's keys: in the help, not the footer, which has no room left at 80 columns.
@@ -88,7 +90,8 @@ class DetailScreen(Screen[None]):
         origin = self.inspector.store.origin(exchange.id)
         request, response = RequestPane(exchange, origin=origin), ResponsePane(exchange)
         timing, events = TimingPane(exchange), EventList(exchange)
-        self.panes: list[_Pane] = [request, response, timing, events]
+        checks = ChecksPane(exchange)
+        self.panes: list[_Pane] = [request, response, timing, events, checks]
         yield Static(self._title(), id="detail-title")
         with TabbedContent(initial=self.initial):
             with TabPane("Request", id="request"):
@@ -104,6 +107,8 @@ class DetailScreen(Screen[None]):
                 self.panes.append(messages)
                 with TabPane("Messages", id="messages"):
                     yield messages
+            with TabPane("Checks", id="checks"):
+                yield checks
         yield KeyFooter()
 
     def _title(self) -> Text:

@@ -15,7 +15,7 @@ from textual.widgets import Static
 KEYS = (
     ("↑ ↓ j k, PgUp PgDn", "move; moving up, or acting on a row, stops following"),
     ("end G / home g", "last row and follow / first row"),
-    ("enter", "open the exchange (tabs 1-5, escape back)"),
+    ("enter", "open the exchange (tabs 1-6, escape back)"),
     ("f /", "filter (enter applies, escape clears)"),
     ("space", "pause / resume (events are held while paused)"),
     ("m", "mark or unmark (export uses the marked ones)"),
@@ -42,6 +42,7 @@ FILTERS = (
     ("~d 200ms", "took longer than (ms, s, us)"),
     ("~ws  ~e", "WebSocket / failed or 5xx"),
     ("~src proxy", "captured by proxy, asgi or wsgi"),
+    ("~check  ~check asgi", "spec-check findings: any, or a rule or family"),
     ("! & | ( )", "not, and, or, grouping"),
 )
 MESSAGE_FILTERS = (

@@ -24,6 +24,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 
 from inspector.events import RequestStarted
+from inspector.observe.checks import findings
 from inspector.observe.exchange import Exchange
 from inspector.observe.store import Store
 from tui.widgets.cells import clock, duration, is_replay, printable, size, status_cell
@@ -347,6 +348,16 @@ def _shown(value: str) -> str:
 
 
 def _info(exchange: Exchange) -> tuple[str, str]:
+    """The state (or a WebSocket's message counts, or the error), after a `⚠N` badge when the
+    spec checks found N mistakes (the Checks tab of the detail says which)."""
+    text, style = _state(exchange)
+    found = len(findings(exchange))
+    if not found:
+        return text, style
+    return f"⚠{found} {text}".rstrip(), style or "yellow"
+
+
+def _state(exchange: Exchange) -> tuple[str, str]:
     state = exchange.state
     if exchange.is_websocket:
         counts = exchange.message_counts
