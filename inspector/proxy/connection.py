@@ -81,8 +81,9 @@ HOLD_LIMIT = MAX_HEAD  # client bytes held while a response is due, before readi
 
 # Why the client's reads are paused (a bit each): reading resumes when none is left.
 FULL, CONNECTING, HOLDING, STOPPED, HELD = 1, 2, 4, 8, 16
-# Why the upstream's reads are paused: the client reads nothing, or the viewer holds a response.
-CLIENT_FULL, RESPONSE_HELD = 1, 2
+# Why the upstream's reads are paused: the client reads nothing, or the viewer holds what the
+# upstream sent (a response, or WebSocket messages past the queue's bound).
+CLIENT_FULL, KEPT = 1, 2
 # What is done once the upstream bytes just read were written to the client.
 CLOSE, RESUME, IDLE = 1, 2, 4
 # The upstream connection.
@@ -509,7 +510,9 @@ class Connection:
         self.switch = None
         self.flight = None
         io = self.io
-        self.tunnel = Tunnel(self.shared, flight, head, io.to_upstream, io.to_client)
+        self.tunnel = Tunnel(
+            self.shared, flight, head, io.to_upstream, io.to_client, self._pause_side
+        )
         rest = self.responses.rest
         if rest:
             self.upstream_data(rest)
@@ -687,7 +690,7 @@ class Connection:
         )
         # The rest waits where it is (in the sender's socket buffer, then the sender).
         if caught.what == "response":
-            self._pause_upstream(RESPONSE_HELD)
+            self._pause_upstream(KEPT)
         elif not caught.ended:
             self.pause(HELD)
 
@@ -755,7 +758,7 @@ class Connection:
             stash, self.stash = self.stash, b""
             self.upstream_data(stash)  # writes nothing, or a stray response's error
         if not self.closing:
-            self._resume_upstream(RESPONSE_HELD)
+            self._resume_upstream(KEPT)
 
     def _drop(self, caught: Caught) -> None:
         flight = caught.flight
@@ -771,6 +774,18 @@ class Connection:
         if self.flight is flight:
             self.flight = None
         self.close(message)
+
+    def _pause_side(self, sender: Sender, paused: bool) -> None:
+        """A tunnel's messages queued behind a held one passed their bound (or went)."""
+        if sender == "client":
+            if paused:
+                self.pause(HELD)
+            else:
+                self.resume(HELD)
+        elif paused:
+            self._pause_upstream(KEPT)
+        else:
+            self._resume_upstream(KEPT)
 
     def _holding(self) -> bool:
         request, response = self.caught_request, self.caught_response

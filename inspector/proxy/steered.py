@@ -7,7 +7,9 @@ from its `FrameReader` wherever it is (the rest of a frame or message under way 
 unchanged). Steered, it forwards whole frames: control frames (ping, pong, close) at once,
 always; a data message either as it comes, or, while a rule is armed, reassembled (raw frames
 kept), matched and held if it matches, later messages queueing behind a held one so order is
-kept. Its own frames (injected or edited) go only between messages (RFC 6455 §5.4: never
+kept. Reading the sender pauses while more than `QUEUE_LIMIT` bytes wait behind a hold (and
+resumes once the viewer lets them go), so a held message never makes the relay buffer
+without bound. Its own frames (injected or edited) go only between messages (RFC 6455 §5.4: never
 inside a fragmented one), uncompressed, masked towards the server (§5.3). What reaches the
 peer is fed to the `FrameReader`, so what is recorded is what the peer got.
 
@@ -37,6 +39,9 @@ from inspector.proxy.websocket import BINARY, CLOSE, TEXT, Frame, FrameReader, F
 from inspector.proxy.websocket import encode_message as encode
 from inspector.records import WS_FRAME
 
+QUEUE_LIMIT = 1 << 20
+"""Bytes of held and queued messages past which the sender's reads pause."""
+
 
 class Tunnel(Protocol):
     """What a steered direction needs of its `inspector.proxy.tunnel.Tunnel`."""
@@ -47,6 +52,9 @@ class Tunnel(Protocol):
     record: Record
 
     def observe(self, sender: Sender, data: bytes) -> None: ...
+
+    def pause(self, sender: Sender, paused: bool) -> None:
+        """Stop (or start again) reading what `sender` sends."""
 
 
 class _Waiting:
@@ -80,6 +88,8 @@ class SteeredDirection:
         self.through_ends = ends  # the frame going through ends that message
         self.building: list[Frame] = []
         self.queue: deque[_Waiting] = deque()
+        self.queued = 0  # bytes in `queue`
+        self.paused = False  # the sender's reads, for the queue's sake
         self.injects: list[tuple[int, bytes]] = []
         self.closed = False
         # The shared inflate context of a direction with context takeover, while every one of
@@ -167,14 +177,14 @@ class SteeredDirection:
         xid = self.tunnel.flight.id
         limit = self.tunnel.shared.body_limit
         waiting = _Waiting(raw, None)
-        self.queue.append(waiting)
+        self._enqueue(waiting)
         waiting.hold = self.steering.hold(
             self, xid, "message", self.sender, first.opcode, b"", payload[:limit], size, editable
         )
 
     def _pass(self, raw: bytes) -> None:
         if self.queue:
-            self.queue.append(_Waiting(raw, None))
+            self._enqueue(_Waiting(raw, None))
         else:
             self._write(raw)
 
@@ -231,6 +241,7 @@ class SteeredDirection:
             raise ActionError(self._why_not())
         if action == "drop":
             self.queue.remove(waiting)
+            self.queued -= waiting.size
             done = "dropped"
         elif action == "edit":
             opcode, payload = change.get("opcode"), change.get("payload")
@@ -244,6 +255,8 @@ class SteeredDirection:
                 except UnicodeDecodeError:
                     raise ActionError("a text message must be valid UTF-8") from None
             waiting.raw = encode(opcode, payload, masked=self.sender == "client")
+            self.queued += len(waiting.raw) - waiting.size
+            waiting.size = len(waiting.raw)
             done = "edited"
         elif action in ("forward", "timeout"):
             done = "forwarded" if action == "forward" else "timed out"
@@ -251,12 +264,16 @@ class SteeredDirection:
             raise ActionError(f"unknown action {action!r}: forward, drop or edit")
         waiting.hold = None
         self._drain()
+        if self.paused and self.queued <= QUEUE_LIMIT and not self.closed:
+            self.paused = False
+            self.tunnel.pause(self.sender, False)
         return done
 
     def lost(self) -> None:
         """The connection ended: what was held or queued is gone."""
         self.closed = True
         queue, self.queue = self.queue, deque()
+        self.queued = 0
         for waiting in queue:
             if waiting.hold is not None:
                 self.steering.lost(waiting.hold)
@@ -266,10 +283,19 @@ class SteeredDirection:
     def _compressed_in_context(self, raw: bytes) -> bool:
         return bool(raw[0] & 0x40) and not self.no_context_takeover
 
+    def _enqueue(self, waiting: _Waiting) -> None:
+        self.queue.append(waiting)
+        self.queued += waiting.size
+        if self.queued > QUEUE_LIMIT and not self.paused:
+            self.paused = True
+            self.tunnel.pause(self.sender, True)
+
     def _drain(self) -> None:
         queue = self.queue
         while queue and queue[0].hold is None:
-            self._write(queue.popleft().raw)
+            waiting = queue.popleft()
+            self.queued -= waiting.size
+            self._write(waiting.raw)
 
     def _flush_injects(self) -> None:
         injects, self.injects = self.injects, []

@@ -28,13 +28,16 @@ class Tunnel:
         head: bytes,
         to_upstream: Callable[[bytes], None] | None = None,
         to_client: Callable[[bytes], None] | None = None,
+        pause_side: Callable[[Sender, bool], None] | None = None,
     ) -> None:
         """`head`: the 101's head, through the CRLF ending its last field line; `to_upstream`
-        and `to_client` write to either side (the connection's `Io`)."""
+        and `to_client` write to either side (the connection's `Io`); `pause_side` stops or
+        starts again reading a side (for messages queued behind a held one)."""
         self.shared = shared
         self.flight = flight
         self.to_upstream = to_upstream
         self.to_client = to_client
+        self.pause_side = pause_side
         self.head = head
         self.steered_client: SteeredDirection | None = None  # what the client sends
         self.steered_server: SteeredDirection | None = None
@@ -84,6 +87,10 @@ class Tunnel:
             self.from_client(data)
         else:
             self.from_upstream(data)
+
+    def pause(self, sender: Sender, paused: bool) -> None:
+        if self.pause_side is not None:
+            self.pause_side(sender, paused)
 
     def steer(self) -> None:
         """From now on both directions go frame by frame (see `steered`)."""
