@@ -25,6 +25,16 @@ The rules, in the order a connection meets them:
   proxy_read_timeout for the head (`response_timeout`: 504), and send_timeout
   (`send_timeout`: a side whose send buffer stays full, reading nothing; both close).
 - Whatever closes the connection ends the exchange it holds, recorded as failed with why.
+- Intercept (see `intercept`): while the viewer armed a `requests` rule, a request it matches
+  (on its head, or on its body where the rule needs it) is kept back, nothing of it reaching
+  the upstream: its head and body up to the body limit, then the client's reads pause (HELD).
+  A `responses` rule keeps a response from the client the same way, pausing the upstream's
+  reads. A WebSocket handshake may be held; its 101 never is (the protocol changes there). The
+  viewer forwards it (the bytes as read; the rest streams on), edits it (only one read whole
+  within the limit), or drops it (a request gets the proxy's 502, a response closes the
+  client's connection); `hold_timeout` forwards it. The response, body and send clocks stand
+  still while the viewer holds something, and run from the release on. What is recorded is
+  what the sender sent; the release says whether the peer got it, edited, or nothing.
 """
 
 from __future__ import annotations
