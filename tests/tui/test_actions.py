@@ -15,13 +15,13 @@ from textual.widgets import Input, Static
 
 import tui.screens.export
 from inspector import events as ev
+from inspector.observe.replay import replay_warning
 from tests.servers import free_port
 from tests.tui.pilot import SIZE, hostile, until
 from tui.app import InspectorApp
 from tui.scenarios import WEB1, WEB2, scripted, session
 from tui.screens.detail import DetailScreen
 from tui.screens.export import ExportScreen
-from tui.screens.replay import replay_warning
 from tui.widgets.cells import is_replay
 
 

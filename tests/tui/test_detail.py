@@ -166,7 +166,7 @@ async def test_websocket_messages_filter_expand_and_live_updates() -> None:
         pane.query_one(Input).focus()
         await pilot.press(*"teapot")
         assert [m.sender for m in messages.rows] == ["client", "server"]
-        pane.query_one(Input).value = "> ."
+        pane.query_one(Input).value = "~from client"
         await pilot.pause()
         assert {m.sender for m in messages.rows} == {"client"}
         assert len(messages.rows) == 5
@@ -174,7 +174,7 @@ async def test_websocket_messages_filter_expand_and_live_updates() -> None:
         await pilot.pause()
         error = pane.query_one(".error", Static)
         assert error.has_class("-shown")
-        assert "missing )" in text_of(error)
+        assert "unclosed parenthesis" in text_of(error)
 
 
 def everything_shown(screen: DetailScreen) -> str:
@@ -243,7 +243,7 @@ async def test_a_bad_message_filter_shows_its_error_literally() -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await opened(pilot, "bad-6", "messages")
         pane = screen.query_one(MessagesPane)
-        pane.query_one(Input).value = "(?P<[/x]>a)"
+        pane.query_one(Input).value = '~b "(?P<[/x]>a)"'
         error = pane.query_one(".error", Static)
         await until(pilot, lambda: error.has_class("-shown"))
         assert "bad character in group name '[/x]'" in text_of(error)

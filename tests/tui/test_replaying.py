@@ -20,31 +20,12 @@ from tests.inspector.observe.test_replay_ws import CHAT, capture
 from tests.servers import Server, serve
 from tests.tui.pilot import SIZE, until
 from tests.tui.test_replay import RawServer
-from tui import app as app_module
 from tui.app import InspectorApp
-from tui.replaying import Replayer
 from tui.scenarios import PROXY, WEB2, session
 from tui.screens.compare import CompareScreen
-from tui.screens.edit import EditedReplayRequested, EditScreen
+from tui.screens.edit import EditScreen
 from tui.screenshots import scenario_app
 from tui.widgets.cells import is_replay
-
-
-class ReplayApp(InspectorApp):
-    """The viewer with the wiring the app gets for replays (`reveal`, and the edit screen's
-    message sent on)."""
-
-    CSS_PATH = Path(app_module.__file__).parent / "app.tcss"
-
-    def __init__(self, **options: object) -> None:
-        super().__init__(**options)  # type: ignore[arg-type]
-        self.replayer = Replayer(self)
-
-    def reveal(self, exchange_id: str | None) -> None:
-        self._reveal = exchange_id
-
-    def on_edited_replay_requested(self, message: EditedReplayRequested) -> None:
-        self.replayer.send_edited(message.exchange, message.request)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +38,7 @@ def _notified(app: InspectorApp, title: str) -> list[str]:
     return [n.message for n in app._notifications if n.title == title]
 
 
-async def _edit(app: ReplayApp, pilot: object, port: int) -> EditScreen:
+async def _edit(app: InspectorApp, pilot: object, port: int) -> EditScreen:
     rows = app.exchanges.list
     await until(pilot, lambda: len(rows.rows) >= 1)  # type: ignore[arg-type]
     app.replayer.edit(rows.rows[0])
@@ -76,7 +57,7 @@ def _original() -> list[ev.Event]:
 async def test_the_edit_screen_sends_exactly_the_edited_request() -> None:
     upstream = RawServer()
     port = await upstream.start()
-    app = ReplayApp(replay_base=f"http://127.0.0.1:{port}")
+    app = InspectorApp(replay_base=f"http://127.0.0.1:{port}")
     app.feed(_original())  # PUT /api/items/2 {"price": 17.5}
     try:
         async with app.run_test(size=SIZE) as pilot:
@@ -113,7 +94,7 @@ async def test_the_edit_screen_sends_exactly_the_edited_request() -> None:
 async def test_a_wrong_field_is_named_and_nothing_is_sent() -> None:
     upstream = RawServer()
     port = await upstream.start()
-    app = ReplayApp(replay_base=f"http://127.0.0.1:{port}")
+    app = InspectorApp(replay_base=f"http://127.0.0.1:{port}")
     app.feed(_original())
     try:
         async with app.run_test(size=SIZE) as pilot:
@@ -147,7 +128,7 @@ async def test_editor_rewrites_the_request(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
     upstream = RawServer()
     port = await upstream.start()
-    app = ReplayApp(replay_base=f"http://127.0.0.1:{port}")
+    app = InspectorApp(replay_base=f"http://127.0.0.1:{port}")
     app.feed(_original())
     try:
         async with app.run_test(size=SIZE) as pilot:
@@ -171,7 +152,7 @@ async def test_editor_rewrites_the_request(tmp_path: Path, monkeypatch: pytest.M
 
 async def test_a_websocket_conversation_is_replayed_and_compared(chat: Server) -> None:
     original = await capture(chat, "/ws/chat", ["hello", b"\x01\x02"], None)
-    app = ReplayApp(replay_base=chat.url)
+    app = InspectorApp(replay_base=chat.url)
     app.feed(original.events)
     async with app.run_test(size=SIZE) as pilot:
         rows = app.exchanges.list
@@ -194,7 +175,7 @@ async def test_a_websocket_conversation_is_replayed_and_compared(chat: Server) -
 
 async def test_a_target_that_is_down_is_said(chat: Server) -> None:
     original = await capture(chat, "/ws/chat", ["hello"], None)
-    app = ReplayApp(replay_base="http://127.0.0.1:9")
+    app = InspectorApp(replay_base="http://127.0.0.1:9")
     app.feed(original.events)
     async with app.run_test(size=SIZE) as pilot:
         rows = app.exchanges.list
@@ -207,7 +188,7 @@ async def test_a_target_that_is_down_is_said(chat: Server) -> None:
 
 
 async def test_compare_is_only_for_a_replay_whose_original_is_listed() -> None:
-    app = ReplayApp()
+    app = InspectorApp()
     app.feed(session())
     async with app.run_test(size=SIZE) as pilot:
         rows = app.exchanges.list
