@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from inspector import events as ev
+
+if TYPE_CHECKING:
+    from inspector.observe.pairing import Pair
 
 DEFAULT_MAX_EVENTS = 10_000
 DEFAULT_MAX_MESSAGES = 10_000
@@ -75,6 +79,12 @@ class Exchange:
     closed: ev.WebSocketClosed | None = None
     events: list[ev.Event] = field(default_factory=list)
     events_dropped: int = 0
+    forwarded: ev.RequestForwarded | None = None
+    """The proxy's: the upstream connection it sent the request on (see `pairing`)."""
+    pair: Pair | None = None
+    """The other vantage point's record of this request, once paired (`pairing`)."""
+    unpaired: str = ""
+    """Why no pair was found, once the pairing gave up ("" otherwise)."""
 
     def apply(self, event: ev.Event) -> None:
         if len(self.events) < self.max_events:
@@ -137,6 +147,8 @@ class Exchange:
             case ev.WebSocketClosed():
                 if self.closed is None:
                     self.closed = event
+            case ev.RequestForwarded():
+                self.forwarded = event  # a retry's, on a new connection, replaces the first
 
     # -- derived views ------------------------------------------------------------------------
 

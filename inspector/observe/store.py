@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from inspector import events as ev
 from inspector.observe.exchange import Exchange
+from inspector.observe.pairing import Pairing
 
 DEFAULT_MAX_EXCHANGES = 100_000
 _FORGET_AT_MOST = 100_000
@@ -90,6 +91,10 @@ class Store:
         self.capture_failures = 0
         """`CaptureFailed` events: capture went wrong, or the observer could not read a record."""
         self.events_seen = 0
+        self.pairing = Pairing()
+        """Pairs the proxy's and the app's exchange of one request (see `pairing`)."""
+        self.repaired: list[Exchange] = []
+        """The exchanges whose pairing changed in the last `add` (also in its touched ids)."""
 
     def __len__(self) -> int:
         return len(self._exchanges)
@@ -135,10 +140,18 @@ class Store:
             added += cost
             touched.add(xid)
         self.bytes += added
+        self._pair(touched)
         self._evict()
         if len(new) and new[0].id not in exchanges:
             new = [exchange for exchange in new if exchange.id in exchanges]
         return new, touched
+
+    def _pair(self, touched: set[str]) -> None:
+        exchanges = self._exchanges
+        batch = [x for xid in touched if (x := exchanges[xid]).request is not None]
+        batch.sort(key=lambda x: x.request.wall_time)  # type: ignore[union-attr]
+        self.repaired = self.pairing.update(batch)
+        touched.update(x.id for x in self.repaired if x.id in exchanges)
 
     def _note(self, event: ev.Event) -> None:
         match event:
@@ -163,6 +176,7 @@ class Store:
             self.bytes -= self._costs.pop(xid)
             self.evicted += 1
             self._forget(xid)
+            self.pairing.forget(xid)
 
     @property
     def connected(self) -> set[str]:
@@ -181,3 +195,5 @@ class Store:
         self._exchanges.clear()
         self._costs.clear()
         self.bytes = 0
+        self.pairing.clear()
+        self.repaired = []

@@ -51,7 +51,7 @@ from inspector.proxy.http1 import (
     tokens,
 )
 from inspector.proxy.request import IDEMPOTENT, read_request
-from inspector.proxy.state import Address, Flight, Shared, record_body
+from inspector.proxy.state import Address, Flight, Link, Shared, record_body
 from inspector.proxy.tunnel import Tunnel
 from inspector.records import (
     BODY_READ,
@@ -61,6 +61,7 @@ from inspector.records import (
     HANDSHAKE_RECEIVED,
     PROXY_ANSWERED,
     PROXY_BAD_REQUEST,
+    PROXY_FORWARDED,
     PROXY_REQUEST,
     PROXY_RESPONSE,
     PROXY_TRAILERS,
@@ -149,6 +150,8 @@ class Connection:
         self.reused = False  # a response ended on the upstream connection: kept alive
         self.switch: tuple[Flight, bytes] | None = None  # a 101 and its head
         self.tunnel: Tunnel | None = None
+        self.upstream_link: Link | None = None  # (our end, the upstream's) of the open one
+        self.sent_upstream = 0  # requests written on it: their order pairs them with the app's
         self.closing = False
         self.closed = False
         # The clocks: a deadline each (0: not running), and the one wake asked of `io`.
@@ -250,6 +253,8 @@ class Connection:
         if reusing and method in IDEMPOTENT and request.framing != CHUNKED:
             flight.replay = data[start : end + 2]  # the head as forwarded; the body follows
         self.request = self.flight = flight
+        if self.upstream == OPEN:
+            self._forwarded(flight, at)
         if request.upgrade:
             flight.upgrade = True
             flight.websocket = request.websocket
@@ -304,15 +309,25 @@ class Connection:
 
     # -- the upstream's side ---------------------------------------------------------------------
 
-    def upstream_connected(self) -> None:
+    def upstream_connected(self, link: Link | None = None) -> None:
+        """`link`: the new connection's (local, peer) addresses, when known."""
         if self.closing or self.closed:
             self.io.close_upstream(False)
             return
         self.upstream = OPEN
+        self.upstream_link, self.sent_upstream = link, 0
+        if self.flight is not None and self.outbox:
+            self._forwarded(self.flight, self.clock())
         self.io.to_upstream(b"".join(self.outbox))
         self.outbox.clear()
         self._body_clock_restarts()
         self.resume(CONNECTING)
+
+    def _forwarded(self, flight: Flight, at: int) -> None:
+        """Records which upstream connection carries `flight`'s request, and its place there."""
+        self.sent_upstream += 1
+        local, peer = self.upstream_link or (None, None)
+        self.record(PROXY_FORWARDED, flight.id, at, local, peer, self.sent_upstream)
 
     def upstream_unreachable(self, exc: OSError) -> None:
         """The upstream connection could not be opened."""
