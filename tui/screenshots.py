@@ -1,9 +1,10 @@
 """`python -m tui.screenshots`: drive the viewer with Pilot over the scenarios and save pictures.
 
 Writes `screenshots/<name>.svg` and `.png` (through `/work/shared/tools/svg2png`, when it is
-there) for the list, a JSON response, the timing waterfall, the event timeline and a WebSocket
-conversation. The snapshot tests open the same views with `open_view`, so what the README
-shows is what the tests pin. Clocks are shown in UTC so every run draws the same pictures.
+there) for the list, a JSON response, the timing waterfall, the event timeline, a WebSocket
+conversation and the Diff of a request paired across the proxy and the app. The snapshot
+tests open the same views with `open_view`, so what the README shows is what the tests pin.
+Clocks are shown in UTC so every run draws the same pictures.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
 
 from inspector.events import Event
 from tui.app import InspectorApp
-from tui.scenarios import PROXY, WEB1, WEB2, session
+from tui.scenarios import PROXY, WEB1, WEB2, paired, session
 from tui.screens.detail import DetailScreen
 
 SIZE = (120, 36)
@@ -32,8 +34,18 @@ VIEWS: dict[str, tuple[str | None, str]] = {
     "timing": (f"{WEB2}-3", "timing"),
     "events": (f"{WEB2}-3", "events"),
     "websocket": (f"{PROXY}-3", "messages"),
+    "diff": (f"{PROXY}-5", "diff"),
 }
-_TAB_KEYS = {"request": "1", "response": "2", "timing": "3", "events": "4", "messages": "5"}
+MORE: dict[str, Callable[[], list[Event]]] = {"diff": paired}
+"""Events a view adds after the session (so the other views stay as they were)."""
+_TAB_KEYS = {
+    "request": "1",
+    "response": "2",
+    "timing": "3",
+    "events": "4",
+    "messages": "5",
+    "diff": "6",
+}
 
 
 def utc() -> None:
@@ -76,7 +88,7 @@ async def open_view(pilot: Pilot[None], exchange_id: str | None, tab: str) -> No
 
 async def shoot(directory: Path, name: str) -> Path:
     exchange_id, tab = VIEWS[name]
-    app = scenario_app()
+    app = scenario_app(*([MORE[name]()] if name in MORE else []))
     async with app.run_test(size=SIZE) as pilot:
         await open_view(pilot, exchange_id, tab)
         return Path(app.save_screenshot(filename=f"{name}.svg", path=str(directory)))

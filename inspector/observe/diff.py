@@ -4,8 +4,8 @@
 sent: the request line's HTTP version, each header (by name, case-insensitively: added,
 removed, changed, repeated, moved), the framing (chunked or Content-Length), the body bytes,
 and the time split (before the app, in the app, after the app). Header names are compared in
-lower case because servers lower-case them on the way in (ASGI requires it); a name that only
-changed case is noted, never reported as a difference of value. The `X-Forwarded-*`,
+lower case because servers lower-case them on the way in (ASGI requires it), so a change of
+case alone is no difference. The `X-Forwarded-*`,
 `Forwarded` and `Via` headers, and `Host`, are flagged: they are what proxies and servers
 rewrite.
 """
@@ -110,14 +110,15 @@ def header_diff(proxy: Headers, app: Headers) -> tuple[HeaderDiff, ...]:
     return tuple(rows)
 
 
-def framing(headers: Headers) -> str:
-    """How a message's body is delimited, as its headers say (RFC 9112 §6)."""
+def framing(headers: Headers, app: bool = False) -> str:
+    """How a message's body is delimited, as its headers say (RFC 9112 §6); `app`: headers
+    an app gave, where neither means the server chose."""
     names = _grouped(headers)
     if "chunked" in ",".join(names.get(b"transfer-encoding", [])).lower():
         return "chunked"
     if b"content-length" in names:
         return "Content-Length " + names[b"content-length"][0].strip()
-    return "neither (no body, or until close)"
+    return "none set: the server chose" if app else "neither (no body, or until close)"
 
 
 def _body(body: Body) -> str:
@@ -169,7 +170,7 @@ def diff(pair: Pair) -> Diff:
         facts.append(Line("request bytes", same, "identical"))
     if presp is not None and aresp is not None:
         facts.append(Line("status", str(presp.status), str(aresp.status)))
-        facts.append(Line("response framing", framing(presp.headers), framing(aresp.headers)))
+        facts.append(Line("response framing", framing(presp.headers), framing(aresp.headers, True)))
     facts.append(Line("response body", _body(proxy.response_body), _body(app.response_body)))
     if proxy.response_body.size or app.response_body.size:
         same = _same_bytes(proxy.response_body, app.response_body)

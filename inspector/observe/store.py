@@ -91,6 +91,10 @@ class Store:
         self.capture_failures = 0
         """`CaptureFailed` events: capture went wrong, or the observer could not read a record."""
         self.events_seen = 0
+        self.capture_cost = [0.0, 0.0]
+        """Capture's own time and the app's time of recent exchanges that measured it, in ns,
+        each an average that halves an exchange's weight about every 70 exchanges: their
+        ratio is the live overhead the status bar shows."""
         self.pairing = Pairing()
         """Pairs the proxy's and the app's exchange of one request (see `pairing`)."""
         self.repaired: list[Exchange] = []
@@ -119,8 +123,13 @@ class Store:
         added = 0  # bytes, summed here rather than on the store per event
         for event in events:
             self.events_seen += 1
-            if type(event) is ev.CaptureFailed:
+            kind = type(event)
+            if kind is ev.CaptureFailed:
                 self.capture_failures += 1
+            elif kind is ev.ExchangeFinished and event.capture_ns is not None:  # type: ignore[attr-defined]
+                recent = self.capture_cost
+                recent[0] = recent[0] * 0.99 + event.capture_ns  # type: ignore[attr-defined]
+                recent[1] = recent[1] * 0.99 + event.total_ns  # type: ignore[attr-defined]
             xid = event.exchange_id
             if not xid:
                 self._note(event)
@@ -145,6 +154,12 @@ class Store:
         if len(new) and new[0].id not in exchanges:
             new = [exchange for exchange in new if exchange.id in exchanges]
         return new, touched
+
+    @property
+    def overhead(self) -> float | None:
+        """Capture's share of the app's time, over recent exchanges (None: none measured)."""
+        cost, total = self.capture_cost
+        return cost / total if total else None
 
     def _pair(self, touched: set[str]) -> None:
         exchanges = self._exchanges
@@ -197,3 +212,4 @@ class Store:
         self.bytes = 0
         self.pairing.clear()
         self.repaired = []
+        self.capture_cost = [0.0, 0.0]

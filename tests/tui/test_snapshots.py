@@ -11,8 +11,8 @@ from functools import partial
 
 import pytest
 
-from tui.scenarios import refused
-from tui.screenshots import SIZE, VIEWS, open_view, scenario_app
+from tui.scenarios import paired, refused
+from tui.screenshots import MORE, SIZE, VIEWS, open_view, scenario_app
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +29,16 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_view(view: str, snap_compare: Callable[..., bool]) -> None:
     exchange_id, tab = VIEWS[view]
     before = partial(open_view, exchange_id=exchange_id, tab=tab)
-    assert snap_compare(scenario_app(), run_before=before, terminal_size=SIZE)
+    more = [MORE[view]()] if view in MORE else []
+    assert snap_compare(scenario_app(*more), run_before=before, terminal_size=SIZE)
+
+
+def test_paired_filter(snap_compare: Callable[..., bool]) -> None:
+    """`~paired` keeps the proxy row that carries the app's exchange (⇄); the app's own row
+    is never listed apart."""
+    assert snap_compare(
+        scenario_app(paired()), press=["f", *"~paired", "enter"], terminal_size=SIZE
+    )
 
 
 def test_filter_error_inline(snap_compare: Callable[..., bool]) -> None:

@@ -1,5 +1,5 @@
-"""The detail screen: one exchange in tabs (Request, Response, Timing, Events, and Messages for
-a WebSocket), updated live while the exchange streams.
+"""The detail screen: one exchange in tabs (Request, Response, Timing, Events, Messages for
+a WebSocket, and Diff: the proxy's and the app's view of it), updated live while it streams.
 
 The app calls `show(exchange)` after each coalesced batch that touched the exchange; each pane
 decides for itself whether anything it shows changed. Once the store no longer holds this
@@ -20,6 +20,7 @@ from textual.widgets import Static, TabbedContent, TabPane
 from inspector.observe.exchange import Exchange
 from tui.widgets.cells import duration, is_replay, printable, status_cell
 from tui.widgets.detail import RequestPane, ResponsePane
+from tui.widgets.diff import DiffPane
 from tui.widgets.footer import KeyFooter
 from tui.widgets.messages import MessagesPane
 from tui.widgets.timeline import EventList
@@ -44,6 +45,7 @@ class DetailScreen(Screen[None]):
         Binding("4", "tab('events')", "Events"),
         Binding("5", "tab('messages')", "Messages"),  # a WebSocket's; for HTTP, the next one
         Binding("5", "no_messages", show=False),
+        Binding("6", "tab('diff')", "Diff"),
         Binding("r", "replay", "Replay"),
         Binding("y", "copy_curl", "Copy curl"),
     ]
@@ -55,6 +57,10 @@ class DetailScreen(Screen[None]):
         self.forgotten = False
         if tab is None or (tab == "messages" and not exchange.is_websocket):
             tab = "messages" if exchange.is_websocket else "response"
+        # Only where two vantage points met: a pair, or an exchange that says why it has none.
+        self.has_diff = exchange.pair is not None or bool(exchange.unpaired)
+        if tab == "diff" and not self.has_diff:
+            tab = "response"
         self.initial = tab
 
     @property
@@ -82,6 +88,11 @@ class DetailScreen(Screen[None]):
                 self.panes.append(messages)
                 with TabPane("Messages", id="messages"):
                     yield messages
+            if self.has_diff:
+                diff = DiffPane(exchange)
+                self.panes.append(diff)
+                with TabPane("Diff", id="diff"):
+                    yield diff
         yield KeyFooter()
 
     def _title(self) -> Text:
@@ -93,6 +104,8 @@ class DetailScreen(Screen[None]):
         extra = [exchange.state, duration(exchange.duration_ns)]
         if is_replay(exchange):
             extra.append("replay")
+        if exchange.pair is not None:
+            extra.append(f"⇄ {exchange.pair.label}")
         title.append("   " + " · ".join(e for e in extra if e), style="dim")
         if self.forgotten:
             title.append("   evicted: no longer updated", style="bold yellow")
@@ -116,6 +129,8 @@ class DetailScreen(Screen[None]):
             return self.exchange.is_websocket
         if action == "no_messages":
             return not self.exchange.is_websocket
+        if action == "tab" and parameters == ("diff",):
+            return self.has_diff
         return True
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:

@@ -38,6 +38,7 @@ FILTERS = (
     ("~d 200ms", "took longer than (ms, s, us)"),
     ("~ws  ~e", "WebSocket / failed or 5xx"),
     ("~src proxy", "captured by proxy, asgi or wsgi"),
+    ("~paired", "proxy and app records of one request (⇄)"),
     ("! & | ( )", "not, and, or, grouping"),
 )
 
