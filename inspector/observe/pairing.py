@@ -133,9 +133,12 @@ class Pairing:
             end = _end(x)
             self.latest = max(self.latest, request.wall_time if end is None else end)
             if request.source == "proxy":
-                self.seen_proxy = True
+                # Only a proxy that records where it forwards (`RequestForwarded`) pairs: an
+                # older session's proxy exchanges have nothing to be paired by.
+                self.seen_proxy = self.seen_proxy or x.forwarded is not None
                 if x.forwarded is None or x.id in self._proxies:
-                    if x.forwarded is None and x.finished is not None and self.seen_app:
+                    seen = self.seen_proxy and self.seen_app
+                    if x.forwarded is None and x.finished is not None and seen:
                         x.unpaired = "the proxy answered it itself: it never reached the app"
                         changed.append(x)
                     continue
