@@ -179,6 +179,18 @@ class ExchangeFinished(Event, frozen=True):
     first_byte_ns: int | None
     """Until the response started (None if it never did)."""
     total_ns: int
+    capture_ns: int | None = None
+    """What capture's own code took in the app's process for this exchange (None: the proxy,
+    or a capture point that does not measure it)."""
+
+
+class RequestForwarded(Event, frozen=True):
+    """The proxy wrote the request on its upstream connection from `local` to `peer`, the
+    `sequence`-th request on that connection: the app sees `local` as its client."""
+
+    local: Address | None
+    peer: Address | None
+    sequence: int
 
 
 class WebSocketHandshakeReceived(Event, frozen=True):
@@ -285,6 +297,7 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
         AppFailed,
         IterableClosed,
         ExchangeFinished,
+        RequestForwarded,
         WebSocketHandshakeReceived,
         WebSocketAccepted,
         WebSocketMessage,
@@ -313,6 +326,7 @@ AnyEvent = (
     | AppFailed
     | IterableClosed
     | ExchangeFinished
+    | RequestForwarded
     | WebSocketHandshakeReceived
     | WebSocketAccepted
     | WebSocketMessage

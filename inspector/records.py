@@ -109,6 +109,8 @@ class Finished(ExchangeRecord, frozen=True, tag=11):
     the timings from the exchange's earlier records."""
 
     outcome: str
+    cost: int = -1
+    """Nanoseconds the capture point's own code took for this exchange (-1: not measured)."""
 
 
 class Failed(ExchangeRecord, frozen=True, tag=12):
@@ -198,6 +200,16 @@ class WsClosed(ExchangeRecord, frozen=True, tag=23):
     accepted: bool
 
 
+class ProxyForwarded(ExchangeRecord, frozen=True, tag=27):
+    """The request went upstream on the connection from `local` to `peer`, the `sequence`-th
+    on it: what pairs it with the app's record of it (the app's client address is `local`).
+    (Tags 25 and 26 are the holds' records of issue #13.)"""
+
+    local: Any
+    peer: Any
+    sequence: int
+
+
 # -- the buffer itself ------------------------------------------------------------------------
 class Dropped(Record, frozen=True, tag=24):
     count: int
@@ -251,6 +263,7 @@ AnyRecord = (
     | Dropped
     | Held
     | Released
+    | ProxyForwarded
 )
 
 
@@ -272,6 +285,7 @@ PROXY_RESPONSE, PROXY_TRAILERS = _tag(ProxyResponse), _tag(ProxyTrailers)
 PROXY_ANSWERED, WS_FRAME, WS_CONTROL = _tag(ProxyAnswered), _tag(WsFrame), _tag(WsControl)
 WS_CLOSED, DROPPED = _tag(WsClosed), _tag(Dropped)
 HELD, RELEASED = _tag(Held), _tag(Released)
+PROXY_FORWARDED = _tag(ProxyForwarded)
 TAG_NAMES = {_tag(cls): cls.__name__ for cls in AnyRecord.__args__}
 
 

@@ -231,6 +231,7 @@ class InspectorApp(App[None]):
             forgotten=getattr(self.store, "forgotten", 0),
             saved=self.saved,
             capture_errors=self.store.capture_failures,
+            overhead=self.store.overhead,
         )
         screen.status_bar.show(status)
 

@@ -2,11 +2,11 @@
 
 Writes `screenshots/<name>.svg` and `.png` (through `/work/shared/tools/svg2png`, when it is
 there) for the list, a JSON response, the timing waterfall, the event timeline, a WebSocket
-conversation, the spec checks' findings, and acting on live traffic: the inject screen and
-the intercept screen with held messages (`live()` of the scenarios, on a viewer given a control
-socket it never needs here). The snapshot tests open the same views with `open_view` and
-`ACTIONS`, so what the README shows is what the tests pin. Clocks are shown in UTC so every
-run draws the same pictures.
+conversation, the spec checks' findings, the Diff of a request paired across the proxy and
+the app, and acting on live traffic: the inject screen and the intercept screen with held
+messages (`live()` of the scenarios, on a viewer given a control socket it never needs here).
+The snapshot tests open the same views with `open_view` and `ACTIONS`, so what the README
+shows is what the tests pin. Clocks are shown in UTC so every run draws the same pictures.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from textual.widgets import TextArea
 
 from inspector.events import Event
 from tui.app import InspectorApp
-from tui.scenarios import HOLDING, LIVE, PROXY, WEB1, WEB2, live, mistakes, session
+from tui.scenarios import HOLDING, LIVE, PROXY, WEB1, WEB2, live, mistakes, paired, session
 from tui.screens.detail import DetailScreen
 from tui.screens.inject import InjectScreen
 from tui.screens.intercept import InterceptScreen
@@ -40,8 +40,9 @@ VIEWS: dict[str, tuple[str | None, str]] = {
     "events": (f"{WEB2}-3", "events"),
     "websocket": (f"{PROXY}-3", "messages"),
     "checks": (f"{WEB2}-7", "checks"),
+    "diff": (f"{PROXY}-5", "diff"),
 }
-MORE: dict[str, list[Callable[[], list[Event]]]] = {"checks": [mistakes]}
+MORE: dict[str, list[Callable[[], list[Event]]]] = {"checks": [mistakes], "diff": [paired]}
 """Exchanges a view adds after the session (so the other views stay as they are)."""
 _TAB_KEYS = {
     "request": "1",
@@ -50,6 +51,7 @@ _TAB_KEYS = {
     "events": "4",
     "messages": "5",
     "checks": "6",
+    "diff": "7",
 }
 
 

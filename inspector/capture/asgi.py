@@ -50,48 +50,58 @@ class ASGIInspectorMiddleware:
                 await self.app(scope, receive, send)
             return
         # HTTP, inline: every layer of coroutine here is paid on every request.
+        # `cost`: capture's own time for this exchange, from clock reads it makes anyway
+        # (each record's timestamp) plus one after each record, summed in this closure.
         record, failed, redact = options.record, options.failed, options.redact
+        started = now_ns()
         xid = new_exchange_id()
-        record(ASGI_SCOPE, xid, now_ns(), _bounded(scope), redact)
+        record(ASGI_SCOPE, xid, started, _bounded(scope), redact)
         request_left = response_left = options.body_limit
+        cost = 0
 
         async def inspect_receive() -> Message:
-            nonlocal request_left
+            nonlocal request_left, cost
             message = await receive()
+            at = now_ns()
             try:
                 body = message.get("body")
                 if body is None or len(body) <= request_left:
-                    record(ASGI_RECEIVED, xid, now_ns(), message)
+                    record(ASGI_RECEIVED, xid, at, message)
                     if body:
                         request_left -= len(body)
                 else:
-                    record(ASGI_RECEIVED, xid, now_ns(), *_cut(message, "body", request_left))
+                    record(ASGI_RECEIVED, xid, at, *_cut(message, "body", request_left))
                     request_left = 0
             except Exception as exc:
                 failed(xid, "receive", exc)
+            cost += now_ns() - at
             return message
 
         async def inspect_send(message: Message) -> None:
-            nonlocal response_left
+            nonlocal response_left, cost
+            at = now_ns()
             try:
                 body = message.get("body")
                 if body is None or len(body) <= response_left:
                     if redact is None:
-                        record(ASGI_SENT, xid, now_ns(), message)
+                        record(ASGI_SENT, xid, at, message)
                     else:  # a response start or trailers may carry a secret
-                        record(ASGI_SENT, xid, now_ns(), message, -1, redact)
+                        record(ASGI_SENT, xid, at, message, -1, redact)
                     if body:
                         response_left -= len(body)
                 else:
-                    record(ASGI_SENT, xid, now_ns(), *_cut(message, "body", response_left))
+                    record(ASGI_SENT, xid, at, *_cut(message, "body", response_left))
                     response_left = 0
             except Exception as exc:
                 failed(xid, "send", exc)
+            cost += now_ns() - at
             await send(message)
 
         outcome = "failed"
+        scope = _with_id(scope, xid)
+        cost += now_ns() - started
         try:
-            await self.app(_with_id(scope, xid), inspect_receive, inspect_send)
+            await self.app(scope, inspect_receive, inspect_send)
             outcome = "completed"
         except Exception as exc:
             record_failure(options, xid, now_ns(), exc)
@@ -100,7 +110,7 @@ class ASGIInspectorMiddleware:
             outcome = "cancelled"
             raise
         finally:
-            record(FINISHED, xid, now_ns(), outcome)
+            record(FINISHED, xid, now_ns(), outcome, cost)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         options = self.options

@@ -62,14 +62,16 @@ class WSGIInspectorMiddleware:
         options = self.options
         if not options.enabled:
             return self.app(environ, start_response)
+        started = now_ns()
         xid = new_exchange_id()
         environ["inspector.exchange_id"] = xid
-        options.record(WSGI_ENVIRON, xid, now_ns(), environ, options.redact)
+        options.record(WSGI_ENVIRON, xid, started, environ, options.redact)
         exchange = _Exchange(xid, options, start_response)
         stream = environ.get("wsgi.input")
         length = _body_length(environ)
         if length != 0 and stream is not None:
             environ["wsgi.input"] = _RecordedInput(stream, exchange, length)
+        exchange.cost = now_ns() - started
         try:
             result = self.app(environ, exchange.start_response)
         except Exception as exc:
@@ -97,6 +99,7 @@ class _Exchange:
     __slots__ = (
         "_start_response",
         "_write",
+        "cost",
         "error",
         "exhausted",
         "options",
@@ -113,15 +116,19 @@ class _Exchange:
         self.request_left = self.response_left = options.body_limit
         self.exhausted = False
         self.error = False
+        self.cost = 0
+        """Capture's own nanoseconds: each record's timestamp, and one clock read after it."""
         self._start_response = start_response
 
     def start_response(self, status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+        at = now_ns()
         try:
             error = _describe(exc_info[0][1]) if exc_info and exc_info[0] else None
             redact = self.options.redact
-            self.record(WSGI_STARTED, self.xid, now_ns(), status, headers, error, redact)
+            self.record(WSGI_STARTED, self.xid, at, status, headers, error, redact)
         except Exception as exc:
             self.options.failed(self.xid, "start_response", exc)
+        self.cost += now_ns() - at
         self._write = self._start_response(status, headers, *exc_info)
         return self.write
 
@@ -131,6 +138,7 @@ class _Exchange:
         return self._write(data)
 
     def response_chunk(self, tag: int, data: bytes) -> None:
+        at = now_ns()
         try:
             size, left = len(data), self.response_left
             if size > left:
@@ -138,22 +146,25 @@ class _Exchange:
             else:
                 self.response_left = left - size
             if tag == BODY_SENT:
-                self.record(BODY_SENT, self.xid, now_ns(), data, size, True)
+                self.record(BODY_SENT, self.xid, at, data, size, True)
             else:
-                self.record(BODY_WRITTEN, self.xid, now_ns(), data, size)
+                self.record(BODY_WRITTEN, self.xid, at, data, size)
         except Exception as exc:
             self.options.failed(self.xid, "response body", exc)
+        self.cost += now_ns() - at
 
     def request_chunk(self, data: bytes | memoryview, more: bool) -> None:
+        at = now_ns()
         try:
             size, left = len(data), self.request_left
             if size > left:
                 data, self.request_left = data[:left], 0
             else:
                 self.request_left = left - size
-            self.record(BODY_READ, self.xid, now_ns(), data, size, more)
+            self.record(BODY_READ, self.xid, at, data, size, more)
         except Exception as exc:
             self.options.failed(self.xid, "wsgi.input", exc)
+        self.cost += now_ns() - at
 
     def failed(self, exc: BaseException) -> None:
         self.error = True
@@ -175,7 +186,7 @@ class _Exchange:
         self.finish("completed")
 
     def finish(self, outcome: str) -> None:
-        self.record(FINISHED, self.xid, now_ns(), outcome)
+        self.record(FINISHED, self.xid, now_ns(), outcome, self.cost)
 
 
 def _describe(exc: object) -> str:

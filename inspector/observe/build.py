@@ -102,6 +102,9 @@ class Builder:
             rec.WsFrame: self._ws_frame,
             rec.WsControl: self._ws_control,
             rec.WsClosed: self._ws_closed,
+            rec.ProxyForwarded: lambda r: ev.RequestForwarded(
+                r.xid, r.at, address(r.local), address(r.peer), r.sequence
+            ),
             rec.Dropped: lambda r: ev.EventsDropped("", now_ns(), r.count, r.total, r.where),
             rec.Held: self._held,
             rec.Released: self._released,
@@ -361,8 +364,9 @@ class Builder:
     def _finished(self, r: rec.Finished) -> ev.ExchangeFinished:
         state = self._end(r.xid)
         outcome: Any = r.outcome if r.outcome in _OUTCOMES else "failed"
+        cost = r.cost if r.cost >= 0 else None
         if state is None or state.started is None:
-            return ev.ExchangeFinished(r.xid, r.at, outcome, None, None, 0)
+            return ev.ExchangeFinished(r.xid, r.at, outcome, None, None, 0, cost)
         started, done, first = state.started, state.request_done, state.response_at
         return ev.ExchangeFinished(
             r.xid,
@@ -371,6 +375,7 @@ class Builder:
             None if done is None else done - started,
             None if first is None else first - started,
             r.at - started,
+            cost,
         )
 
     def _failed(self, r: rec.Failed) -> ev.AppFailed:

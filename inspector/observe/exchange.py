@@ -19,6 +19,7 @@ from inspector import events as ev
 
 if TYPE_CHECKING:
     from inspector.observe.checks.core import Finding
+    from inspector.observe.pairing import Pair
 
 DEFAULT_MAX_EVENTS = 10_000
 DEFAULT_MAX_MESSAGES = 10_000
@@ -83,6 +84,12 @@ class Exchange:
     events_dropped: int = 0
     checked: tuple[int, tuple[Finding, ...]] | None = None
     """The spec checks' findings and how many events they saw (`inspector.observe.checks`)."""
+    forwarded: ev.RequestForwarded | None = None
+    """The proxy's: the upstream connection it sent the request on (see `pairing`)."""
+    pair: Pair | None = None
+    """The other vantage point's record of this request, once paired (`pairing`)."""
+    unpaired: str = ""
+    """Why no pair was found, once the pairing gave up ("" otherwise)."""
 
     def apply(self, event: ev.Event) -> None:
         if len(self.events) < self.max_events:
@@ -149,6 +156,8 @@ class Exchange:
                 self.holds[event.hold] = event
             case ev.HoldReleased():
                 self.holds.pop(event.hold, None)
+            case ev.RequestForwarded():
+                self.forwarded = event  # a retry's, on a new connection, replaces the first
 
     # -- derived views ------------------------------------------------------------------------
 

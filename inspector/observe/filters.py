@@ -447,6 +447,8 @@ def _failed(x: Exchange) -> bool:
 _FLAGS_ONLY: dict[str, tuple[Test, int]] = {
     "ws": (lambda x: x.request is not None and x.request.kind == "websocket", 1),
     "e": (_failed, 2),
+    # A proxy exchange paired with the app's record of the same request (`pairing`).
+    "paired": (lambda x: x.pair is not None, 1),
 }
 _WITH_ARGUMENT: dict[str, tuple[Callable[[str, str, int], _Node], str]] = {
     "m": (_method, "a method like GET"),

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from inspector import events as ev
 from inspector.observe.exchange import Exchange
+from inspector.observe.pairing import Pairing
 
 DEFAULT_MAX_EXCHANGES = 100_000
 _FORGET_AT_MOST = 100_000
@@ -90,6 +91,14 @@ class Store:
         self.capture_failures = 0
         """`CaptureFailed` events: capture went wrong, or the observer could not read a record."""
         self.events_seen = 0
+        self.capture_cost = [0.0, 0.0]
+        """Capture's own time and the app's time of recent exchanges that measured it, in ns,
+        each an average that halves an exchange's weight about every 70 exchanges: their
+        ratio is the live overhead the status bar shows."""
+        self.pairing = Pairing()
+        """Pairs the proxy's and the app's exchange of one request (see `pairing`)."""
+        self.repaired: list[Exchange] = []
+        """The exchanges whose pairing changed in the last `add` (also in its touched ids)."""
 
     def __len__(self) -> int:
         return len(self._exchanges)
@@ -114,8 +123,13 @@ class Store:
         added = 0  # bytes, summed here rather than on the store per event
         for event in events:
             self.events_seen += 1
-            if type(event) is ev.CaptureFailed:
+            kind = type(event)
+            if kind is ev.CaptureFailed:
                 self.capture_failures += 1
+            elif kind is ev.ExchangeFinished and event.capture_ns is not None:  # type: ignore[attr-defined]
+                recent = self.capture_cost
+                recent[0] = recent[0] * 0.99 + event.capture_ns  # type: ignore[attr-defined]
+                recent[1] = recent[1] * 0.99 + event.total_ns  # type: ignore[attr-defined]
             xid = event.exchange_id
             if not xid:
                 self._note(event)
@@ -135,10 +149,24 @@ class Store:
             added += cost
             touched.add(xid)
         self.bytes += added
+        self._pair(touched)
         self._evict()
         if len(new) and new[0].id not in exchanges:
             new = [exchange for exchange in new if exchange.id in exchanges]
         return new, touched
+
+    @property
+    def overhead(self) -> float | None:
+        """Capture's share of the app's time, over recent exchanges (None: none measured)."""
+        cost, total = self.capture_cost
+        return cost / total if total else None
+
+    def _pair(self, touched: set[str]) -> None:
+        exchanges = self._exchanges
+        batch = [x for xid in touched if (x := exchanges[xid]).request is not None]
+        batch.sort(key=lambda x: x.request.wall_time)  # type: ignore[union-attr]
+        self.repaired = self.pairing.update(batch)
+        touched.update(x.id for x in self.repaired if x.id in exchanges)
 
     def _note(self, event: ev.Event) -> None:
         match event:
@@ -163,6 +191,7 @@ class Store:
             self.bytes -= self._costs.pop(xid)
             self.evicted += 1
             self._forget(xid)
+            self.pairing.forget(xid)
 
     @property
     def connected(self) -> set[str]:
@@ -181,3 +210,6 @@ class Store:
         self._exchanges.clear()
         self._costs.clear()
         self.bytes = 0
+        self.pairing.clear()
+        self.repaired = []
+        self.capture_cost = [0.0, 0.0]

@@ -71,7 +71,7 @@ from inspector.proxy.intercept import (
     response_subject,
 )
 from inspector.proxy.request import IDEMPOTENT, RequestHead, read_request
-from inspector.proxy.state import Address, Flight, Shared, record_body
+from inspector.proxy.state import Address, Flight, Link, Shared, record_body
 from inspector.proxy.tunnel import Tunnel
 from inspector.records import (
     BODY_READ,
@@ -81,6 +81,7 @@ from inspector.records import (
     HANDSHAKE_RECEIVED,
     PROXY_ANSWERED,
     PROXY_BAD_REQUEST,
+    PROXY_FORWARDED,
     PROXY_REQUEST,
     PROXY_RESPONSE,
     PROXY_TRAILERS,
@@ -172,6 +173,8 @@ class Connection:
         self.reused = False  # a response ended on the upstream connection: kept alive
         self.switch: tuple[Flight, bytes] | None = None  # a 101 and its head
         self.tunnel: Tunnel | None = None
+        self.upstream_link: Link | None = None  # (our end, the upstream's) of the open one
+        self.sent_upstream = 0  # requests written on it: their order pairs them with the app's
         self.closing = False
         self.closed = False
         # Intercept (see `intercept`): what is kept back from the upstream, or from the client.
@@ -289,6 +292,8 @@ class Connection:
         if reusing and method in IDEMPOTENT and request.framing != CHUNKED:
             flight.replay = data[start : end + 2]  # the head as forwarded; the body follows
         self.request = self.flight = flight
+        if self.upstream == OPEN:
+            self._forwarded(flight, at)
         steering = shared.steering
         if steering.requests is not None or steering.responses is not None:
             self._watch(flight, head, request)
@@ -359,15 +364,25 @@ class Connection:
 
     # -- the upstream's side ---------------------------------------------------------------------
 
-    def upstream_connected(self) -> None:
+    def upstream_connected(self, link: Link | None = None) -> None:
+        """`link`: the new connection's (local, peer) addresses, when known."""
         if self.closing or self.closed:
             self.io.close_upstream(False)
             return
         self.upstream = OPEN
+        self.upstream_link, self.sent_upstream = link, 0
+        if self.flight is not None and self.outbox:
+            self._forwarded(self.flight, self.clock())
         self.io.to_upstream(b"".join(self.outbox))
         self.outbox.clear()
         self._body_clock_restarts()
         self.resume(CONNECTING)
+
+    def _forwarded(self, flight: Flight, at: int) -> None:
+        """Records which upstream connection carries `flight`'s request, and its place there."""
+        self.sent_upstream += 1
+        local, peer = self.upstream_link or (None, None)
+        self.record(PROXY_FORWARDED, flight.id, at, local, peer, self.sent_upstream)
 
     def upstream_unreachable(self, exc: OSError) -> None:
         """The upstream connection could not be opened."""

@@ -157,7 +157,7 @@ class UpstreamProtocol(asyncio.Protocol):
             self.link, self.hop = (local, peer), (client.shared, client.connection.link)
             client.shared.upstreams[self.link] = self.hop
         client.upstream = self
-        client.connection.upstream_connected()
+        client.connection.upstream_connected(self.link)
 
     def data_received(self, data: bytes) -> None:
         if self.client.upstream is self:

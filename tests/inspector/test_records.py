@@ -49,7 +49,7 @@ def cyclic() -> dict[str, Any]:
     ("fields", "expected"),
     [
         ((rec.CLIENT_GONE, "x-1", 5), rec.ClientGone("x-1", 5)),
-        ((rec.FINISHED, "x-1", 5, "completed"), rec.Finished("x-1", 5, "completed")),
+        ((rec.FINISHED, "x-1", 5, "completed", 7), rec.Finished("x-1", 5, "completed", 7)),
         ((rec.BODY_READ, "x-1", 5, b"ab", 9, True), rec.BodyRead("x-1", 5, b"ab", 9, True)),
         (
             (rec.ASGI_SCOPE, "x-1", 5, {"type": "http"}, [b"cookie"]),
@@ -85,7 +85,9 @@ def test_a_field_left_out_at_the_end_takes_its_default() -> None:
 
 def test_every_record_kind_has_its_own_tag_and_name() -> None:
     kinds = rec.AnyRecord.__args__  # type: ignore[attr-defined]
-    assert sorted(rec.TAG_NAMES) == list(range(1, len(kinds) + 1))
+    # Distinct tags; 25 and 26 belong to the holds' records (issue #13), merged apart.
+    assert len(rec.TAG_NAMES) == len(kinds)
+    assert set(rec.TAG_NAMES) <= set(range(1, 28))
     assert set(rec.TAG_NAMES.values()) == {kind.__name__ for kind in kinds}
     assert rec.TAG_NAMES[rec.ASGI_SCOPE] == "AsgiScope"
 

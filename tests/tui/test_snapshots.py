@@ -11,7 +11,7 @@ from functools import partial
 
 import pytest
 
-from tui.scenarios import refused
+from tui.scenarios import paired, refused
 from tui.screenshots import ACTIONS, SIZE, VIEWS, action_app, open_view, scenario_app, view_app
 
 
@@ -30,6 +30,14 @@ def test_view(view: str, snap_compare: Callable[..., bool]) -> None:
     exchange_id, tab = VIEWS[view]
     before = partial(open_view, exchange_id=exchange_id, tab=tab)
     assert snap_compare(view_app(view), run_before=before, terminal_size=SIZE)
+
+
+def test_paired_filter(snap_compare: Callable[..., bool]) -> None:
+    """`~paired` keeps the proxy row that carries the app's exchange (⇄); the app's own row
+    is never listed apart."""
+    assert snap_compare(
+        scenario_app(paired()), press=["f", *"~paired", "enter"], terminal_size=SIZE
+    )
 
 
 def test_filter_error_inline(snap_compare: Callable[..., bool]) -> None:

@@ -1,5 +1,6 @@
-"""The detail screen: one exchange in tabs (Request, Response, Timing, Events, Checks, and
-Messages for a WebSocket), updated live while the exchange streams.
+"""The detail screen: one exchange in tabs (Request, Response, Timing, Events, Messages for
+a WebSocket, Checks, and Diff: the proxy's and the app's view of it), updated live while it
+streams.
 
 The app calls `show(exchange)` after each coalesced batch that touched the exchange; each pane
 decides for itself whether anything it shows changed. Once the store no longer holds this
@@ -24,6 +25,7 @@ from tui.screens.intercept import InterceptRequested
 from tui.widgets.cells import duration, is_replay, printable, status_cell
 from tui.widgets.checks import ChecksPane
 from tui.widgets.detail import RequestPane, ResponsePane
+from tui.widgets.diff import DiffPane
 from tui.widgets.footer import KeyFooter
 from tui.widgets.messages import MessagesPane
 from tui.widgets.timeline import EventList
@@ -62,6 +64,7 @@ class DetailScreen(Screen[None]):
         Binding("5", "tab('messages')", "Messages"),  # a WebSocket's; for HTTP, the next one
         Binding("5", "no_messages", show=False),
         Binding("6", "tab('checks')", "Checks"),
+        Binding("7", "tab('diff')", "Diff"),
         Binding("r", "replay('replay')", "Replay"),
         Binding("R", "replay('paced')", "Paced replay", show=False),
         # #13's keys: in the help, not the footer, which has no room left at 80 columns.
@@ -79,6 +82,10 @@ class DetailScreen(Screen[None]):
         self.forgotten = False
         if tab is None or (tab == "messages" and not exchange.is_websocket):
             tab = "messages" if exchange.is_websocket else "response"
+        # Only where two vantage points met: a pair, or an exchange that says why it has none.
+        self.has_diff = exchange.pair is not None or bool(exchange.unpaired)
+        if tab == "diff" and not self.has_diff:
+            tab = "response"
         self.initial = tab
 
     @property
@@ -109,6 +116,11 @@ class DetailScreen(Screen[None]):
                     yield messages
             with TabPane("Checks", id="checks"):
                 yield checks
+            if self.has_diff:
+                diff = DiffPane(exchange)
+                self.panes.append(diff)
+                with TabPane("Diff", id="diff"):
+                    yield diff
         yield KeyFooter()
 
     def _title(self) -> Text:
@@ -120,6 +132,8 @@ class DetailScreen(Screen[None]):
         extra = [exchange.state, duration(exchange.duration_ns)]
         if is_replay(exchange):
             extra.append("replay")
+        if exchange.pair is not None:
+            extra.append(f"⇄ {exchange.pair.label}")
         title.append("   " + " · ".join(e for e in extra if e), style="dim")
         if exchange.holds:
             title.append(f"   {len(exchange.holds)} held by intercept (I)", style="bold yellow")
@@ -145,6 +159,8 @@ class DetailScreen(Screen[None]):
             return self.exchange.is_websocket
         if action == "no_messages":
             return not self.exchange.is_websocket
+        if action == "tab" and parameters == ("diff",):
+            return self.has_diff
         return True
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:

@@ -43,6 +43,7 @@ FILTERS = (
     ("~ws  ~e", "WebSocket / failed or 5xx"),
     ("~src proxy", "captured by proxy, asgi or wsgi"),
     ("~check  ~check asgi", "spec-check findings: any, or a rule or family"),
+    ("~paired", "proxy and app records of one request (⇄)"),
     ("! & | ( )", "not, and, or, grouping"),
 )
 MESSAGE_FILTERS = (

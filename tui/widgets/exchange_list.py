@@ -26,6 +26,7 @@ from textual.strip import Strip
 from inspector.events import RequestStarted
 from inspector.observe.checks import findings
 from inspector.observe.exchange import Exchange
+from inspector.observe.pairing import is_app_side
 from inspector.observe.store import Store
 from tui.widgets.cells import clock, duration, is_replay, printable, size, status_cell
 from tui.widgets.virtual_list import VirtualList
@@ -86,6 +87,8 @@ _METHOD_STYLE = {"GET": "cyan", "POST": "green", "PUT": "yellow", "PATCH": "yell
 
 
 def _matches(predicate: Filter, exchange: Exchange) -> bool:
+    if is_app_side(exchange):  # its proxy exchange's row carries it (see `pairing`)
+        return False
     try:
         return predicate(exchange)
     except Exception:  # a filter bug must not take the list down: the row is just not shown
@@ -143,9 +146,10 @@ class ExchangeList(VirtualList[Exchange]):
     def apply(self, new: list[Exchange], touched: set[str]) -> None:
         self._drop_evicted()
         self._number(new)
+        self._hide_paired()
         predicate = self.predicate
         if predicate is None:
-            self._insert(new)
+            self._insert([exchange for exchange in new if not is_app_side(exchange)])
             self.refresh()
             return
         fresh = {exchange.id for exchange in new}
@@ -167,6 +171,16 @@ class ExchangeList(VirtualList[Exchange]):
         else:
             self._insert(arriving + matching)
         self.refresh()
+
+    def _hide_paired(self) -> None:
+        """An app's exchange just paired leaves the list: its proxy row shows it (⇄)."""
+        indices = [
+            i
+            for exchange in self.store.repaired
+            if is_app_side(exchange) and (i := self._find(exchange.id)) is not None
+        ]
+        if indices:
+            self.remove_rows(sorted(indices))
 
     def _insert(self, new: list[Exchange]) -> None:
         """Add `new` rows where they started: at the end as a rule, merged in otherwise."""
@@ -209,7 +223,7 @@ class ExchangeList(VirtualList[Exchange]):
     def set_filter(self, predicate: Filter | None) -> None:
         keep = self.current
         if predicate is None:
-            rows = list(self.store)
+            rows = [exchange for exchange in self.store if not is_app_side(exchange)]
         else:
             rows = [exchange for exchange in self.store if _matches(predicate, exchange)]
         rows.sort(key=self._key)  # nearly in order already: a linear pass, mostly
@@ -294,7 +308,8 @@ class ExchangeList(VirtualList[Exchange]):
         return self._line("  ", cells, width)
 
     def render_row(self, row: Exchange, index: int, width: int) -> Text:
-        flags = ("●" if row.id in self.marked else " ") + ("↻" if is_replay(row) else " ")
+        second = "↻" if is_replay(row) else "⇄" if row.pair is not None else " "
+        flags = ("●" if row.id in self.marked else " ") + second
         request = row.request
         if request is None:  # its first events were lost (dropped upstream)
             return Text(f"{flags} {printable(row.id)}  (request not captured)", style="dim")
@@ -366,5 +381,10 @@ def _state(exchange: Exchange) -> tuple[str, str]:
     if exchange.error is not None:
         return exchange.error.type, "red"
     if state == "completed":
-        return "", ""
+        pair = exchange.pair
+        if pair is not None:  # the app's record travels with this row
+            app = pair.app.request
+            source = app.source if app is not None else "app"
+            return f"⇄ {source}" + (" by content" if pair.how == "content" else ""), "cyan"
+        return ("unpaired", "dim yellow") if exchange.unpaired else ("", "")
     return state, "yellow" if state in ("streaming", "pending") else "red"

@@ -34,6 +34,8 @@ class Status:
     capture_errors: int = 0
     """`CaptureFailed` events: capture went wrong in an app or the proxy, or the observer
     could not read a record."""
+    overhead: float | None = None
+    """Capture's own time as a share of the app's time, over recent exchanges."""
 
 
 def status_text(status: Status) -> Text:
@@ -63,6 +65,10 @@ def status_text(status: Status) -> Text:
     if status.capture_errors:
         errors = status.capture_errors
         text.append(f"  {errors:,} capture error{'s' * (errors != 1)}", "yellow")
+    if status.overhead is not None:
+        text.append("  capture ", "dim")
+        text.append(f"{status.overhead:.1%}", "magenta")
+        text.append(" of app time", "dim")
     if status.filter_text:
         text.append("  filter ", "dim")
         text.append(status.filter_text, "bold cyan")

@@ -60,7 +60,33 @@ def waterfall(exchange: Exchange, width: int) -> RenderableType:
     lines.append(total)
     if finished is None:
         lines.append(Text("still in progress: the end is the last event seen", style="dim italic"))
-    return Group(*lines, Text(), _phase_table(exchange, end))
+    return Group(*lines, Text(), _phase_table(exchange, end), *_costs(exchange))
+
+
+def _costs(exchange: Exchange) -> list[RenderableType]:
+    """What the tool itself added: capture's time in the app's process, and the proxy's hop
+    (until it forwarded the request; with a pair, all it added before and after the app)."""
+    lines: list[RenderableType] = []
+    finished = exchange.finished
+    pair = exchange.pair
+    app = pair.app if pair is not None else exchange
+    app_finished = app.finished
+    if app_finished is not None and app_finished.capture_ns is not None:
+        cost, total = app_finished.capture_ns, max(app_finished.total_ns, 1)
+        line = Text(f"{'capture cost':<{_LABEL}}", "bold")
+        line.append(f"{duration(cost) or '0'} in the app's process", "magenta")
+        line.append(f" ({cost / total:.1%} of the app's {duration(total)})", "dim")
+        lines.append(line)
+    forwarded = exchange.forwarded
+    if forwarded is not None and exchange.request is not None:
+        hop = forwarded.at_ns - exchange.request.at_ns
+        line = Text(f"{'proxy hop':<{_LABEL}}", "bold")
+        line.append(f"forwarded {duration(hop) or '0'} after the head arrived", "cyan")
+        if pair is not None and finished is not None and app_finished is not None:
+            added = finished.total_ns - app_finished.total_ns
+            line.append(f"; {duration(max(added, 0)) or '0'} around the app in all", "dim")
+        lines.append(line)
+    return [Text(), *lines] if lines else []
 
 
 def _scale(end: int, bar: int) -> Text:
@@ -144,7 +170,13 @@ class TimingPane(VerticalScroll):
 
     def show(self, exchange: Exchange) -> None:
         self.exchange = exchange
-        signature = (len(exchange.events), exchange.finished, self.size.width)
+        pair = exchange.pair
+        signature = (
+            len(exchange.events),
+            exchange.finished,
+            None if pair is None else pair.app.finished,
+            self.size.width,
+        )
         if signature != self._signature and self.size.width:
             self._signature = signature
             self.query_one(Static).update(waterfall(exchange, self.size.width - 2))

@@ -80,6 +80,7 @@ def test_get_events(upstream: Server, proxy: RunningProxy) -> None:
     assert kinds(exchange.events) == [
         "RequestStarted",
         "RequestBodyChunk",
+        "RequestForwarded",
         "ResponseStarted",
         "ResponseBodyChunk",
         "ResponseBodyChunk",

@@ -145,12 +145,15 @@ def test_any_recorder_will_do(upstream: Server) -> None:
     assert [type(r).__name__ for r in records] == [
         "ProxyRequest",
         "BodyRead",
+        "ProxyForwarded",  # the upstream connection opened once the request was read
         "ProxyResponse",
         "BodySent",
         "Finished",
     ]
-    head, body, response, _, finished = records
+    head, body, forwarded, response, _, finished = records
     assert isinstance(head, rec.ProxyRequest)
+    assert isinstance(forwarded, rec.ProxyForwarded)
+    assert (forwarded.peer, forwarded.sequence) == (["127.0.0.1", upstream.port], 1)
     assert head.head == request[:-2]  # through the CRLF ending its last field line
     assert (head.websocket, head.redact, head.snapshot["connection"]) == (False, None, 1)
     assert isinstance(body, rec.BodyRead)
