@@ -292,11 +292,11 @@ class Connection:
         if reusing and method in IDEMPOTENT and request.framing != CHUNKED:
             flight.replay = data[start : end + 2]  # the head as forwarded; the body follows
         self.request = self.flight = flight
-        if self.upstream == OPEN:
-            self._forwarded(flight, at)
         steering = shared.steering
         if steering.requests is not None or steering.responses is not None:
             self._watch(flight, head, request)
+        if self.upstream == OPEN and self.caught_request is None:  # held: not forwarded yet
+            self._forwarded(flight, at)
         if request.upgrade:
             flight.upgrade = True
             flight.websocket = request.websocket
@@ -768,6 +768,8 @@ class Connection:
         flight = caught.flight
         if caught.what == "request":
             self.caught_request = None
+            if self.upstream == OPEN:  # else once connected (`upstream_connected`)
+                self._forwarded(flight, self.clock())
             self._to_upstream(data)
             if flight.request_done and flight is self.flight:
                 self._waiting(flight, self.clock())

@@ -54,6 +54,7 @@ def test_an_early_answer_ends_the_connection_mid_request(
     assert kinds(exchange.events) == [
         "RequestStarted",
         "RequestBodyChunk",
+        "RequestForwarded",
         "ResponseStarted",
         "ResponseBodyChunk",
         "ExchangeFinished",

@@ -34,6 +34,7 @@ def test_a_malformed_body_is_forwarded_up_to_where_it_broke(
     assert kinds(exchange.events) == [
         "RequestStarted",
         "RequestBodyChunk",
+        "RequestForwarded",
         "ResponseStarted",
         "ResponseBodyChunk",
         "AppFailed",

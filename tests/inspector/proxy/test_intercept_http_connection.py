@@ -403,3 +403,48 @@ def test_release_all_forwards_http_holds_too() -> None:
     assert h.shared.steering.release_all("forward") == 1
     h.open()
     assert h.io.sent("to_upstream") == GET
+
+
+def test_a_responses_rule_sees_its_requests_body() -> None:
+    h = armed(None, "~bq secret")
+    h.connection.client_data(POST)  # abc: its response is not held
+    h.open()
+    h.connection.upstream_data(OK)
+    assert h.io.sent("to_client") == OK
+    h.connection.client_data(b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nsecret")
+    h.connection.upstream_data(OK)
+    assert h.io.sent("to_client") == OK  # the second is held
+    (hold,) = held(h)
+    assert hold.what == "response"
+
+
+def test_a_response_to_head_is_edited_without_a_body() -> None:
+    h = armed(None, "~m HEAD")
+    h.connection.client_data(b"HEAD /a HTTP/1.1\r\nHost: a\r\n\r\n")
+    h.open()
+    h.connection.upstream_data(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n")
+    with pytest.raises(ActionError, match="has no body"):
+        release(h, "edit", head=b"HTTP/1.1 200 OK\r\nContent-Length: 99", body=b"x")
+    release(h, "edit", head=b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\nX-Edited: 1", body=b"")
+    edited = b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\nX-Edited: 1\r\n\r\n"
+    assert h.io.sent("to_client") == edited
+    assert only(h).state == "completed"
+
+
+def forwarded(h: Harness) -> int:
+    return sum(isinstance(e, ev.RequestForwarded) for x in h.folded() for e in x.events)
+
+
+def test_a_held_request_is_recorded_forwarded_only_when_it_goes() -> None:
+    h = armed("~m POST")
+    h.connection.client_data(GET)
+    h.open()
+    h.connection.upstream_data(OK)
+    h.connection.client_data(POST)  # on the open connection, but held
+    assert forwarded(h) == 1
+    release(h, "forward")
+    assert forwarded(h) == 2
+    h.connection.upstream_data(OK)
+    h.connection.client_data(POST)
+    release(h, "drop")
+    assert forwarded(h) == 2  # a dropped request never went

@@ -67,7 +67,12 @@ def test_echo_and_client_close(proxy: RunningProxy, compression: str | None) -> 
         ("server", 4002, "bye now"),
     ]
     kinds = [type(e).__name__ for e in exchange.events]
-    assert kinds[:3] == ["RequestStarted", "WebSocketHandshakeReceived", "WebSocketAccepted"]
+    assert kinds[:4] == [
+        "RequestStarted",
+        "WebSocketHandshakeReceived",
+        "RequestForwarded",
+        "WebSocketAccepted",
+    ]
     assert kinds[-1] == "ExchangeFinished"
     assert exchange.state == "closed"
 
