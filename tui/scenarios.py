@@ -18,6 +18,8 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import msgspec
+
 from inspector import events as ev
 from inspector.events import JSON, Headers
 
@@ -510,3 +512,26 @@ def _snapshot(
         "query_string": query.decode("latin-1"),
         "state": {"db_pool": "<Pool>"},
     }
+
+
+CHAT_REPLAY = f"{PROXY}-9"
+
+
+def chat_replay(xid: str = CHAT_REPLAY) -> list[ev.Event]:
+    """A replay of the scenario's WebSocket chat (`{PROXY}-3`) 5 s later, whose server now
+    answers one message differently and adds one."""
+    original = [e for e in session() if e.exchange_id == f"{PROXY}-3"]
+    later = 5_000_000_000
+    events: list[ev.Event] = []
+    for event in original:
+        changes: dict[str, object] = {"exchange_id": xid, "at_ns": event.at_ns + later}
+        if isinstance(event, ev.RequestStarted):
+            changes["snapshot"] = {"replay_of": event.exchange_id}
+        if isinstance(event, ev.WebSocketMessage) and event.text == "pong":
+            changes.update(text="PONG", size=4)
+        events.append(msgspec.structs.replace(event, **changes))
+        if isinstance(event, ev.WebSocketMessage) and event.text == "pong":
+            events.append(
+                ev.WebSocketMessage(xid, event.at_ns + later + 1, "server", "pong again", None, 10)
+            )
+    return events

@@ -25,7 +25,20 @@ from textual.widgets import TextArea
 
 from inspector.events import Event
 from tui.app import InspectorApp
-from tui.scenarios import HOLDING, LIVE, PROXY, WEB1, WEB2, live, mistakes, paired, session
+from tui.scenarios import (
+    CHAT_REPLAY,
+    HOLDING,
+    LIVE,
+    PROXY,
+    WEB1,
+    WEB2,
+    chat_replay,
+    live,
+    mistakes,
+    paired,
+    session,
+)
+from tui.screens.compare import CompareScreen
 from tui.screens.detail import DetailScreen
 from tui.screens.inject import InjectScreen
 from tui.screens.intercept import InterceptScreen
@@ -135,20 +148,41 @@ async def open_intercept(pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
+async def open_compare(pilot: Pilot[None]) -> None:
+    """The chat and its replay side by side, scrolled to the messages that differ."""
+    app = pilot.app
+    assert isinstance(app, InspectorApp)
+    for _ in range(200):
+        if app.store.get(CHAT_REPLAY) is not None:
+            break
+        await pilot.pause(0.01)
+    original, replay = app.store.get(f"{PROXY}-3"), app.store.get(CHAT_REPLAY)
+    assert original is not None
+    assert replay is not None
+    app.push_screen(CompareScreen(original, replay))
+    await pilot.pause()
+    app.screen.query_one("#compare-body").scroll_end(animate=False)
+    await pilot.pause()
+
+
 ACTIONS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "inject": open_inject,
     "intercept": open_intercept,
+    "compare": open_compare,
 }
 """Views of acting on live traffic, over `scenario_app(live(), control=CONTROL)`."""
 
 
-def action_app() -> InspectorApp:
+def action_app(name: str) -> InspectorApp:
+    """The viewer `ACTIONS[name]` opens its screen on."""
+    if name == "compare":
+        return scenario_app(chat_replay())
     return scenario_app(live(), control=CONTROL)
 
 
 async def shoot(directory: Path, name: str) -> Path:
     if name in ACTIONS:
-        app = action_app()
+        app = action_app(name)
         async with app.run_test(size=SIZE) as pilot:
             await ACTIONS[name](pilot)
             return Path(app.save_screenshot(filename=f"{name}.svg", path=str(directory)))

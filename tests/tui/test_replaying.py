@@ -7,11 +7,9 @@ and compared; the Compare screen shows differences (and a snapshot pins the WebS
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import msgspec
 import pytest
 from textual.widgets import Input, Static, TextArea
 
@@ -21,10 +19,9 @@ from tests.servers import Server, serve
 from tests.tui.pilot import SIZE, until
 from tests.tui.test_replay import RawServer
 from tui.app import InspectorApp
-from tui.scenarios import PROXY, WEB2, session
+from tui.scenarios import WEB2, chat_replay, session
 from tui.screens.compare import CompareScreen
 from tui.screens.edit import EditScreen
-from tui.screenshots import scenario_app
 from tui.widgets.cells import is_replay
 
 
@@ -207,48 +204,3 @@ async def test_compare_is_only_for_a_replay_whose_original_is_listed() -> None:
         assert "2 differences" in str(screen.heading.content)
         await pilot.press("escape")
         assert not isinstance(app.screen, CompareScreen)
-
-
-def chat_replay(xid: str = f"{PROXY}-9") -> list[ev.Event]:
-    """A replay of the scenario's WebSocket chat (`{PROXY}-3`) 5 s later, whose server now
-    answers one message differently and adds one."""
-    original = [e for e in session() if e.exchange_id == f"{PROXY}-3"]
-    later = 5_000_000_000
-    events: list[ev.Event] = []
-    for event in original:
-        changes: dict[str, object] = {"exchange_id": xid, "at_ns": event.at_ns + later}
-        if isinstance(event, ev.RequestStarted):
-            changes["snapshot"] = {"replay_of": event.exchange_id}
-        if isinstance(event, ev.WebSocketMessage) and event.text == "pong":
-            changes.update(text="PONG", size=4)
-        events.append(msgspec.structs.replace(event, **changes))
-        if isinstance(event, ev.WebSocketMessage) and event.text == "pong":
-            events.append(
-                ev.WebSocketMessage(xid, event.at_ns + later + 1, "server", "pong again", None, 10)
-            )
-    return events
-
-
-@pytest.fixture
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
-def test_websocket_compare_view(utc: None, snap_compare: Callable[..., bool]) -> None:
-    async def before(pilot: object) -> None:
-        app = pilot.app  # type: ignore[attr-defined]
-        for _ in range(200):
-            if app.store.get(f"{PROXY}-9") is not None:
-                break
-            await pilot.pause(0.01)  # type: ignore[attr-defined]
-        original, replay = app.store.get(f"{PROXY}-3"), app.store.get(f"{PROXY}-9")
-        app.push_screen(CompareScreen(original, replay))
-        await pilot.pause()  # type: ignore[attr-defined]
-        app.screen.query_one("#compare-body").scroll_end(animate=False)
-        await pilot.pause()  # type: ignore[attr-defined]
-
-    assert snap_compare(scenario_app(chat_replay()), run_before=before, terminal_size=SIZE)

@@ -58,4 +58,4 @@ def test_list_shares_the_width_by_content(width: int, snap_compare: Callable[...
 def test_action_view(view: str, snap_compare: Callable[..., bool]) -> None:
     """The inject screen (a JSON message to the client, its mistake shown while typing) and
     the intercept screen holding two of a live connection's messages."""
-    assert snap_compare(action_app(), run_before=ACTIONS[view], terminal_size=SIZE)
+    assert snap_compare(action_app(view), run_before=ACTIONS[view], terminal_size=SIZE)
