@@ -179,6 +179,8 @@ class ExchangeFinished(Event, frozen=True):
     first_byte_ns: int | None
     """Until the response started (None if it never did)."""
     total_ns: int
+    route: str | None = None
+    """The route's path format as the framework matched it (`/items/{id}`), when it said."""
 
 
 class WebSocketHandshakeReceived(Event, frozen=True):

@@ -109,6 +109,11 @@ class Finished(ExchangeRecord, frozen=True, tag=11):
     the timings from the exchange's earlier records."""
 
     outcome: str
+    route: Any = None
+    """ASGI: the path format of the route the framework matched (Starlette and FastAPI leave
+    the route in the scope the app received), read when the app returned; None if none."""
+    root_path: Any = None
+    """ASGI: the scope's `root_path` then (a mount adds its prefix to it), with `route`."""
 
 
 class Failed(ExchangeRecord, frozen=True, tag=12):

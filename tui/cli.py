@@ -27,7 +27,7 @@ from inspector.observe.collector import DEFAULT_MAX_PENDING, Collector
 from inspector.observe.session import NotASession, SessionError
 from inspector.observe.store import DEFAULT_MAX_BYTES, DEFAULT_MAX_EXCHANGES
 from inspector.observe.websocket import DEFAULT_PER_CONNECTION, DEFAULT_TOTAL
-from tui import saved
+from tui import otlp, saved
 from tui.outputs import Outputs, task
 
 
@@ -35,7 +35,11 @@ def _add_output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-tui", action="store_true", help="print one line per exchange")
     parser.add_argument("--save", metavar="FILE", help="append every event to a session file")
     parser.add_argument("--redact", action="store_true", help="mask secret headers in --save")
-    parser.add_argument("--filter", metavar="EXPR", help="headless: print only matching exchanges")
+    parser.add_argument(
+        "--filter",
+        metavar="EXPR",
+        help="headless: print (and --otlp: send) only matching exchanges",
+    )
     parser.add_argument(
         "--store-exchanges",
         metavar="N",
@@ -263,6 +267,7 @@ socket, and both read INSPECTOR_BUS and INSPECTOR_TOKEN.""",
     )
     _add_output_flags(listen)
     _add_capture_flags(listen)
+    otlp.add_otlp_flags(listen)
 
     open_ = _command(
         commands,
@@ -306,6 +311,7 @@ unless --no-redact; the files are written 0600.""",
     export_.add_argument(
         "--filter", metavar="EXPR", help="only the exchanges matching EXPR (the viewer's filters)"
     )
+    otlp.add_otlp_flags(export_, export=True)
 
     demo = _command(
         commands,
@@ -324,6 +330,7 @@ traffic, in the viewer: each exchange shows twice, as the proxy saw it and as th
     demo_module.add_arguments(demo)
     _add_output_flags(demo)
     _add_capture_flags(demo)
+    otlp.add_otlp_flags(demo)
     run_ = _command(
         commands,
         "run",
@@ -340,10 +347,12 @@ own flags go before the command.""",
 
     _add_output_flags(run_)
     _add_capture_flags(run_)
+    otlp.add_otlp_flags(run_)
     run_module.add_arguments(run_)
 
     args = parser.parse_args(argv)
     try:
+        otlp.check(args)
         if args.command == "listen":
             run(_listen(args))
         elif args.command == "open":
@@ -447,8 +456,10 @@ prints a line per exchange (--no-tui). --upstream and --listen take PORT, :PORT,
     )
     _add_output_flags(parser)
     _add_capture_flags(parser)
+    otlp.add_otlp_flags(parser)
     args = parser.parse_args(argv)
     try:
+        otlp.check(args)
         run(_proxy(args))
     except KeyboardInterrupt:
         pass

@@ -34,6 +34,8 @@ class Status:
     capture_errors: int = 0
     """`CaptureFailed` events: capture went wrong in an app or the proxy, or the observer
     could not read a record."""
+    otlp: str = ""
+    """`--otlp`: spans sent, exchanges dropped, the backend down."""
 
 
 def status_text(status: Status) -> Text:
@@ -63,6 +65,9 @@ def status_text(status: Status) -> Text:
     if status.capture_errors:
         errors = status.capture_errors
         text.append(f"  {errors:,} capture error{'s' * (errors != 1)}", "yellow")
+    if status.otlp:
+        trouble = "dropped" in status.otlp or "down" in status.otlp
+        text.append(f"  {status.otlp}", "yellow" if trouble else "dim")
     if status.filter_text:
         text.append("  filter ", "dim")
         text.append(status.filter_text, "bold cyan")
