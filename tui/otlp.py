@@ -11,7 +11,7 @@ flag asks for them, and a flag without them says how to install them.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import os
 from collections import ChainMap, OrderedDict
 from collections.abc import Callable, Sequence
@@ -89,8 +89,11 @@ def check(args: argparse.Namespace) -> None:
     that is no http(s) URL, a header that is no KEY=VALUE."""
     if not wanted(args):
         return
-    if importlib.util.find_spec("opentelemetry.exporter.otlp.proto.http") is None:
-        raise ValueError(f"--otlp needs the OpenTelemetry packages: {INSTALL}")
+    try:  # the flag is used: loading them now costs nothing more
+        importlib.import_module("opentelemetry.exporter.otlp.proto.http")
+    except ImportError:
+        flag = "--otlp" if args.otlp else "--otlp-json"
+        raise ValueError(f"{flag} needs the OpenTelemetry packages: {INSTALL}") from None
     if args.otlp:
         parts = urlsplit(args.otlp)
         if parts.scheme not in ("http", "https") or not parts.netloc:

@@ -210,7 +210,8 @@ def _wall_ns(wall_time: float) -> int:
 
 def _resource(options: SpanOptions, request: ev.RequestStarted, peer: Origin | None) -> Resource:
     peer = peer or Origin("", 0)
-    name = options.service or peer.name or ("inspect-proxy" if request.source == "proxy" else "")
+    # The proxy is a service of its own even where it shares a process with the app (demo).
+    name = options.service or ("inspect-proxy" if request.source == "proxy" else peer.name)
     key = (name or "unknown_service", peer.host, peer.pid)
     resource = options.resources.get(key)
     if resource is None:

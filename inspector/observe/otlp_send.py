@@ -107,6 +107,8 @@ class SpanSender(Generic[Item]):
         self.sent = 0
         self.dropped = 0
         self.build_errors = 0
+        self.attempts = 0
+        """Exports tried (each retried by the exporter within its timeout)."""
         self.down = False
         self._queue: deque[tuple[Item, int]] = deque()
         self._bytes = 0
@@ -204,6 +206,7 @@ class SpanSender(Generic[Item]):
 
     def _export(self) -> bool:
         spans = self._pending
+        self.attempts += 1
         try:
             result = self.exporter.export(spans)
         except Exception as exc:  # the exporter should not raise; a bug must not stop us
