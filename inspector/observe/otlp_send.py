@@ -68,8 +68,27 @@ class _Problems(logging.Handler):
         self.last = ""
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.WARNING:
+        # The exporter's messages (opentelemetry.exporter.otlp.common.http), read for a reason
+        # a person can act on; the first of an attempt says most.
+        message, args = str(record.msg), record.args if isinstance(record.args, tuple) else ()
+        if message.startswith("Transient error") and args:
+            self.last = self.last or _short(args[0])
+        elif message.startswith("Failed to export %s batch code") and len(args) == 3:
+            code, reason = args[1], args[2]
+            self.last = f"HTTP {code} {_short(reason)}" if code else _short(reason)
+        elif message.startswith("Failed to export %s batch due to timeout"):
+            self.last = self.last or "no answer within the timeout"
+        elif record.levelno >= logging.WARNING and not self.last:
             self.last = record.getMessage()
+
+
+def _short(error: object) -> str:
+    """A requests error holds the whole chain (`HTTPConnectionPool(...): Max retries...`)."""
+    text = str(error)
+    for known in ("Connection refused", "Name or service not known", "timed out"):
+        if known in text:
+            return known.lower()
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 _problems = _Problems()
@@ -207,6 +226,7 @@ class SpanSender(Generic[Item]):
     def _export(self) -> bool:
         spans = self._pending
         self.attempts += 1
+        _problems.last = ""
         try:
             result = self.exporter.export(spans)
         except Exception as exc:  # the exporter should not raise; a bug must not stop us
