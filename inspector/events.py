@@ -182,6 +182,8 @@ class ExchangeFinished(Event, frozen=True):
     capture_ns: int | None = None
     """What capture's own code took in the app's process for this exchange (None: the proxy,
     or a capture point that does not measure it)."""
+    route: str | None = None
+    """The route's path format as the framework matched it (`/items/{id}`), when it said."""
 
 
 class RequestForwarded(Event, frozen=True):

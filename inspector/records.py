@@ -111,6 +111,11 @@ class Finished(ExchangeRecord, frozen=True, tag=11):
     outcome: str
     cost: int = -1
     """Nanoseconds the capture point's own code took for this exchange (-1: not measured)."""
+    route: Any = None
+    """ASGI: the path format of the route the framework matched (Starlette and FastAPI leave
+    the route in the scope the app received), read when the app returned; None if none."""
+    root_path: Any = None
+    """ASGI: the scope's `root_path` then (a mount adds its prefix to it), with `route`."""
 
 
 class Failed(ExchangeRecord, frozen=True, tag=12):

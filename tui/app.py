@@ -117,6 +117,8 @@ class InspectorApp(App[None]):
         self._last_flush = 0.0
         self._timer: Timer | None = None
         self._reveal: str | None = None
+        self.otlp_status: Callable[[], str] | None = None
+        """What `--otlp` sent and dropped, for the status bar (set by `tui.outputs`)."""
         """A replay's exchange id: its row gets the cursor once it is listed."""
 
     def get_default_screen(self) -> Screen[None]:
@@ -232,6 +234,7 @@ class InspectorApp(App[None]):
             saved=self.saved,
             capture_errors=self.store.capture_failures,
             overhead=self.store.overhead,
+            otlp=self.otlp_status() if self.otlp_status is not None else "",
         )
         screen.status_bar.show(status)
 

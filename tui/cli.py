@@ -28,7 +28,7 @@ from inspector.observe.collector import DEFAULT_MAX_PENDING, Collector
 from inspector.observe.session import NotASession, SessionError
 from inspector.observe.store import DEFAULT_MAX_BYTES, DEFAULT_MAX_EXCHANGES
 from inspector.observe.websocket import DEFAULT_PER_CONNECTION, DEFAULT_TOTAL
-from tui import saved
+from tui import otlp, saved
 from tui.outputs import Outputs, task
 
 
@@ -36,7 +36,11 @@ def _add_output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-tui", action="store_true", help="print one line per exchange")
     parser.add_argument("--save", metavar="FILE", help="append every event to a session file")
     parser.add_argument("--redact", action="store_true", help="mask secret headers in --save")
-    parser.add_argument("--filter", metavar="EXPR", help="headless: print only matching exchanges")
+    parser.add_argument(
+        "--filter",
+        metavar="EXPR",
+        help="headless: print (and --otlp: send) only matching exchanges",
+    )
     parser.add_argument(
         "--store-exchanges",
         metavar="N",
@@ -276,6 +280,7 @@ socket, and both read INSPECTOR_BUS and INSPECTOR_TOKEN.""",
     )
     _add_output_flags(listen)
     _add_capture_flags(listen)
+    otlp.add_otlp_flags(listen)
 
     open_ = _command(
         commands,
@@ -333,6 +338,7 @@ Set-Cookie, ...) are masked unless --no-redact; the files are written 0600.""",
     export_.add_argument(
         "--filter", metavar="EXPR", help="only the exchanges matching EXPR (the viewer's filters)"
     )
+    otlp.add_otlp_flags(export_, export=True)
 
     demo = _command(
         commands,
@@ -351,6 +357,7 @@ traffic, in the viewer: each exchange shows twice, as the proxy saw it and as th
     demo_module.add_arguments(demo)
     _add_output_flags(demo)
     _add_capture_flags(demo)
+    otlp.add_otlp_flags(demo)
     run_ = _command(
         commands,
         "run",
@@ -367,6 +374,7 @@ own flags go before the command.""",
 
     _add_output_flags(run_)
     _add_capture_flags(run_)
+    otlp.add_otlp_flags(run_)
     run_module.add_arguments(run_)
     from tui import replay_cli
 
@@ -374,6 +382,7 @@ own flags go before the command.""",
 
     args = parser.parse_args(argv)
     try:
+        otlp.check(args)
         if args.command == "listen":
             run(_listen(args))
         elif args.command == "open":
@@ -494,8 +503,10 @@ prints a line per exchange (--no-tui). --upstream and --listen take PORT, :PORT,
     )
     _add_output_flags(parser)
     _add_capture_flags(parser)
+    otlp.add_otlp_flags(parser)
     args = parser.parse_args(argv)
     try:
+        otlp.check(args)
         run(_proxy(args))
     except KeyboardInterrupt:
         pass

@@ -73,7 +73,12 @@ class ObserverChild:
         command += ["--store-mib", str(args.store_mib)]
         command += ["--ws-keep-mib", str(args.ws_keep_mib)]
         command += ["--ws-keep-total-mib", str(args.ws_keep_total_mib)]
-        self.process = subprocess.Popen(command, env={**os.environ, "INSPECTOR_TOKEN": ""})
+        from tui.otlp import child_flags
+
+        otlp_flags, otlp_env = child_flags(args)
+        command += otlp_flags
+        env = {**os.environ, "INSPECTOR_TOKEN": "", **otlp_env}
+        self.process = subprocess.Popen(command, env=env)
         watch = threading.Thread(target=self._watch, args=(self.process,), daemon=True)
         watch.start()
 

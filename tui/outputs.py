@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
 
     from tui.app import InspectorApp
+    from tui.otlp import OtlpOutput
 
 Output = Callable[[Sequence[ev.Event]], None]
 AHEAD = 4
@@ -58,6 +59,12 @@ class Outputs:
             self.console = ConsoleLog(filter_text=filter_text, wait=reading)
             self.outputs.append(self.console)
         self.store_limits = (args.store_exchanges, args.store_mib << 20)
+        self.otlp: OtlpOutput | None = None
+        if getattr(args, "otlp", None):
+            from tui.otlp import OtlpOutput
+
+            self.otlp = OtlpOutput(args, self._tell_otlp)
+            self.outputs.append(self.otlp)
 
     def __call__(self, events: Sequence[ev.Event]) -> None:
         for output in self.outputs:
@@ -94,6 +101,14 @@ class Outputs:
         """Tell the user: in the viewer while it runs (it owns the terminal), else on stderr."""
         if self.app is not None and self.app.is_running:
             self.app.saving_trouble(message, note=note, severity=severity)
+        else:
+            print(f"inspector: {message}", file=sys.stderr, flush=True)
+
+    def _tell_otlp(self, message: str) -> None:
+        """The OTLP backend went down or came back (said from the sender's thread)."""
+        app = self.app
+        if app is not None and app.is_running:
+            app.tell(message, title="OTLP", severity="warning")  # thread-safe, as notify
         else:
             print(f"inspector: {message}", file=sys.stderr, flush=True)
 
@@ -167,6 +182,8 @@ class Outputs:
         )
         self.outputs.append(app.feed)
         self.app = app
+        if self.otlp is not None:
+            app.otlp_status = self.otlp.status
         return app
 
     async def load(self, app: InspectorApp, session: Iterator[list[ev.Event]]) -> None:
@@ -196,6 +213,8 @@ class Outputs:
     def close(self) -> None:
         if self.console is not None:
             self.console.close()
+        if self.otlp is not None:
+            print(f"inspector: {self.otlp.close()}", file=sys.stderr, flush=True)
         writer = self.writer
         if writer is not None:
             writer.close()

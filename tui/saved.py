@@ -19,6 +19,8 @@ from pathlib import Path
 
 from inspector import events as ev
 from inspector.observe.session import NotASession, read_batches
+from inspector.observe.store import Origin
+from tui import otlp
 from tui.console import counted
 from tui.outputs import Outputs
 
@@ -47,16 +49,18 @@ def export(args: argparse.Namespace) -> None:
     from inspector.observe.exchange import fold
     from inspector.observe.filters import compile_filter
 
-    if not (args.har or args.curl or args.pytest):
+    if not (args.har or args.curl or args.pytest or otlp.wanted(args)):
         raise SystemExit(
-            "inspector export: say what to write: --har FILE, --curl FILE and/or --pytest FILE"
+            "inspector export: say what to write: --har FILE, --curl FILE, --pytest FILE,"
+            " --otlp URL and/or --otlp-json FILE"
         )
     tests = _pytest_writer(args)  # the app imported first: a wrong --app writes nothing
     keep = compile_filter(args.filter or "")
     damaged = _Damaged()
+    peers: dict[str, Origin] = {}
     try:
         session = _read(args.file, damaged)
-        folded = fold(itertools.chain.from_iterable(session or ()))
+        folded = fold(_noting_peers(itertools.chain.from_iterable(session or ()), peers))
     finally:
         damaged.report()
     started = [x for x in folded.values() if x.request is not None]
@@ -82,8 +86,22 @@ def export(args: argparse.Namespace) -> None:
                 reason = (exc.strerror or str(exc)).lower()
                 raise OSError(f"cannot write {path}: {reason}") from None
             written.append(path)
-    what = counted(len(exchanges), "exchange")
-    print(f"inspector export: {what} written to {' and '.join(written)}", file=sys.stderr)
+    if written:
+        what = counted(len(exchanges), "exchange")
+        print(f"inspector export: {what} written to {' and '.join(written)}", file=sys.stderr)
+    if otlp.wanted(args):
+        # Proxy and app records of one request become parent and child spans once a
+        # pairing is given here (`paired=`, see inspector.observe.otlp.Paired).
+        for done in otlp.export_spans(args, exchanges, peers, paired=None):
+            print(f"inspector export: {done}", file=sys.stderr)
+
+
+def _noting_peers(events: Iterator[ev.Event], peers: dict[str, Origin]) -> Iterator[ev.Event]:
+    """The events, noting on the way which process each id prefix names (for OTLP)."""
+    for event in events:
+        if isinstance(event, ev.PeerConnected):
+            peers[event.prefix] = Origin(event.host, event.pid, event.name)
+        yield event
 
 
 def _pytest_writer(args: argparse.Namespace) -> Callable[..., str]:

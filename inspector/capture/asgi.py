@@ -98,10 +98,10 @@ class ASGIInspectorMiddleware:
             await send(message)
 
         outcome = "failed"
-        scope = _with_id(scope, xid)
+        app_scope = _with_id(scope, xid)
         cost += now_ns() - started
         try:
-            await self.app(scope, inspect_receive, inspect_send)
+            await self.app(app_scope, inspect_receive, inspect_send)
             outcome = "completed"
         except Exception as exc:
             record_failure(options, xid, now_ns(), exc)
@@ -110,7 +110,12 @@ class ASGIInspectorMiddleware:
             outcome = "cancelled"
             raise
         finally:
-            record(FINISHED, xid, now_ns(), outcome, cost)
+            # Starlette's router (so FastAPI's) sets scope["route"] in the scope the app got.
+            route = app_scope.get("route")
+            if route is None:
+                record(FINISHED, xid, now_ns(), outcome, cost)
+            else:
+                _finished(record, xid, outcome, app_scope, route, cost)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         options = self.options
@@ -147,10 +152,10 @@ class ASGIInspectorMiddleware:
         await self._run(scope, xid, inspect_receive, inspect_send)
 
     async def _run(self, scope: Scope, xid: str, receive: Receive, send: Send) -> None:
-        record = self.options.record
         outcome = "failed"
+        app_scope = _with_id(scope, xid)
         try:
-            await self.app(_with_id(scope, xid), receive, send)
+            await self.app(app_scope, receive, send)
             outcome = "completed"
         except Exception as exc:
             record_failure(self.options, xid, now_ns(), exc)
@@ -159,7 +164,31 @@ class ASGIInspectorMiddleware:
             outcome = "cancelled"
             raise
         finally:
-            record(FINISHED, xid, now_ns(), outcome)
+            _finished(self.options.record, xid, outcome, app_scope, app_scope.get("route"))
+
+
+def _finished(
+    record: Callable[..., None],
+    xid: str,
+    outcome: str,
+    app_scope: Scope,
+    route: Any,
+    cost: int = -1,
+) -> None:
+    """Record the end, with the path format of the route the framework matched, if any: a
+    Starlette route's `path_format` is its template (`/items/{id}`), OpenTelemetry's
+    http.route; a mount adds its prefix to `root_path`. A route object that raises costs
+    only the route, never the app's exception (this runs in a `finally`)."""
+    path = root = None
+    if route is not None:
+        try:
+            path, root = getattr(route, "path_format", None), app_scope.get("root_path")
+        except Exception:
+            path = None
+    if path is None:
+        record(FINISHED, xid, now_ns(), outcome, cost)
+    else:
+        record(FINISHED, xid, now_ns(), outcome, cost, path, root)
 
 
 def _cut(message: Message, key: str, keep: int) -> tuple[Message, int]:

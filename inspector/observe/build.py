@@ -55,7 +55,15 @@ _RELEASES = frozenset({"forwarded", "edited", "dropped", "timed out", "lost"})
 class _Open:
     """What a builder remembers of an exchange until it finishes."""
 
-    __slots__ = ("accepted", "inflaters", "kept", "request_done", "response_at", "started")
+    __slots__ = (
+        "accepted",
+        "inflaters",
+        "kept",
+        "request_done",
+        "response_at",
+        "root_path",
+        "started",
+    )
 
     def __init__(self, started: int | None) -> None:
         self.started = started
@@ -67,6 +75,8 @@ class _Open:
         """permessage-deflate contexts by sender, when the proxy saw it agreed."""
         self.kept = 0
         """WebSocket message payload bytes kept, drawn from the builder's budget."""
+        self.root_path = ""
+        """ASGI: the scope's `root_path` as the app got it (a route's mount prefix follows)."""
 
 
 class Builder:
@@ -182,7 +192,8 @@ class Builder:
 
     def _asgi_scope(self, r: rec.AsgiScope) -> ev.RequestStarted:
         scope = r.scope
-        self._start(r.xid, r.at)
+        root_path = scope.get("root_path")
+        self._start(r.xid, r.at).root_path = root_path if isinstance(root_path, str) else ""
         kind: Any = "websocket" if scope.get("type") == "websocket" else "http"
         # The snapshot is the decoded scope itself (nobody else holds it): only its own
         # bytes values (raw_path, query_string) become text; nested bytes stay bytes.
@@ -365,8 +376,9 @@ class Builder:
         state = self._end(r.xid)
         outcome: Any = r.outcome if r.outcome in _OUTCOMES else "failed"
         cost = r.cost if r.cost >= 0 else None
+        route = _route(r.route, r.root_path, "" if state is None else state.root_path)
         if state is None or state.started is None:
-            return ev.ExchangeFinished(r.xid, r.at, outcome, None, None, 0, cost)
+            return ev.ExchangeFinished(r.xid, r.at, outcome, None, None, 0, cost, route)
         started, done, first = state.started, state.request_done, state.response_at
         return ev.ExchangeFinished(
             r.xid,
@@ -376,6 +388,7 @@ class Builder:
             None if first is None else first - started,
             r.at - started,
             cost,
+            route,
         )
 
     def _failed(self, r: rec.Failed) -> ev.AppFailed:
@@ -513,6 +526,18 @@ class Builder:
 
 
 # -- normalising what servers send -------------------------------------------------------------
+
+
+def _route(path: Any, root_path: Any, first_root_path: str) -> str | None:
+    """The matched route's template from the app's root: a route inside a mount has the
+    mount's prefix in `root_path` (what was added to it since the request came in), while a
+    mount that is itself the route (`/static/{path}`) already starts with it."""
+    if not isinstance(path, str) or not path:
+        return None
+    prefix = ""
+    if isinstance(root_path, str) and root_path.startswith(first_root_path):
+        prefix = root_path[len(first_root_path) :]
+    return path if path.startswith(prefix) else prefix + path
 
 
 def _headers(raw: Any, redact: list[bytes] | None) -> Headers:

@@ -217,7 +217,10 @@ def test_export_files_are_private_and_never_written_through_a_symlink(
 @pytest.mark.parametrize(
     ("args", "error"),
     [
-        (("export", "SESSION"), "say what to write: --har FILE and/or --curl FILE"),
+        (
+            ("export", "SESSION"),
+            "say what to write: --har FILE, --curl FILE, --otlp URL and/or --otlp-json FILE",
+        ),
         (
             ("export", "SESSION", "--har", "/nonexistent/dir/s.har"),
             "cannot write /nonexistent/dir/s.har: no such file or directory",

@@ -36,6 +36,8 @@ class Status:
     could not read a record."""
     overhead: float | None = None
     """Capture's own time as a share of the app's time, over recent exchanges."""
+    otlp: str = ""
+    """`--otlp`: spans sent, exchanges dropped, the backend down."""
 
 
 def status_text(status: Status) -> Text:
@@ -69,6 +71,9 @@ def status_text(status: Status) -> Text:
         text.append("  capture ", "dim")
         text.append(f"{status.overhead:.1%}", "magenta")
         text.append(" of app time", "dim")
+    if status.otlp:
+        trouble = "dropped" in status.otlp or "down" in status.otlp
+        text.append(f"  {status.otlp}", "yellow" if trouble else "dim")
     if status.filter_text:
         text.append("  filter ", "dim")
         text.append(status.filter_text, "bold cyan")
