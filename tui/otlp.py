@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from inspector import events as ev
 from inspector.observe.exchange import Exchange
 from inspector.observe.filters import compile_filter
+from inspector.observe.pairing import Pairing, partner
 from inspector.observe.store import Origin, prefix_of
 from inspector.redact import SENSITIVE_HEADERS
 from tui.console import counted
@@ -39,6 +40,8 @@ HEADERS_ENV = "INSPECTOR_OTLP_HEADERS"
 RECENT = 1_000
 """Finished exchanges remembered for pairing with a partner that finishes later."""
 MAX_OPEN = 100_000
+MAX_SETTLING = 10_000
+"""Finished exchanges waiting for their pair at most; past it the oldest goes unpaired."""
 _BODY_EVENTS = (ev.RequestBodyChunk, ev.ResponseBodyChunk, ev.ResponseBodyWritten)
 
 
@@ -165,7 +168,11 @@ class OtlpOutput:
         self.keep = compile_filter(getattr(args, "filter", None) or "")
         # A filter may look into bodies; then they are kept until the exchange ends.
         self.keep_bodies = self.options.bodies or bool(str(self.keep))
-        self.paired = paired
+        # Proxy and app records of one request, paired as the viewer pairs them (unless the
+        # caller says how): the app's span then hangs under the proxy's upstream call.
+        self.pairing = Pairing()
+        self.paired = partner if paired is None else paired
+        self.settling: OrderedDict[str, tuple[Exchange, int | None]] = OrderedDict()
         self.peers: dict[str, Origin] = {}
         self.open: OrderedDict[str, Exchange] = OrderedDict()
         self.recent: OrderedDict[str, Exchange] = OrderedDict()
@@ -176,6 +183,8 @@ class OtlpOutput:
         )
 
     def __call__(self, events: Sequence[ev.Event]) -> None:
+        touched: dict[str, Exchange] = {}
+        finished: list[Exchange] = []
         for event in events:
             xid = event.exchange_id
             if not xid:
@@ -190,7 +199,9 @@ class OtlpOutput:
                 if len(self.open) > MAX_OPEN:
                     forgotten, _ = self.open.popitem(last=False)
                     self._first_byte.pop(forgotten, None)
+                    self.pairing.forget(forgotten)
             x.apply(event)
+            touched[xid] = x
             if isinstance(event, _BODY_EVENTS):
                 if event.size and not isinstance(event, ev.RequestBodyChunk):
                     self._first_byte.setdefault(xid, event.at_ns)
@@ -198,17 +209,45 @@ class OtlpOutput:
                     x.request_body.data.clear()
                     x.response_body.data.clear()
             elif isinstance(event, ev.ExchangeFinished):
-                self._finished(x)
+                finished.append(x)
+        # Paired before any span is built: an app's exchange often ends in the same batch
+        # that its proxy exchange was forwarded in.
+        self.pairing.update(touched.values())
+        for x in finished:
+            self._finished(x)
+        self._settle()
 
     def _finished(self, x: Exchange) -> None:
-        del self.open[x.id]
+        self.open.pop(x.id, None)
         self.recent[x.id] = x
         if len(self.recent) > RECENT:
-            self.recent.popitem(last=False)
+            gone, _ = self.recent.popitem(last=False)
+            self.pairing.forget(gone)
         first_byte = self._first_byte.pop(x.id, None)
         if not self.keep(x):
             return
-        partner = self.paired(x) if self.paired is not None else None
+        self.settling[x.id] = (x, first_byte)
+        if len(self.settling) > MAX_SETTLING:
+            _, (oldest, its_first_byte) = self.settling.popitem(last=False)
+            self._send(oldest, its_first_byte)
+
+    def _settle(self, everything: bool = False) -> None:
+        """Send the finished exchanges whose pairing is decided: paired, given up, or never
+        to be (the proxy and an app are not both heard from). Records of one request come
+        from two processes, so an app's may end before the proxy's says where it went: it
+        waits for that (at most the pairing's window, in the records' own time)."""
+        pairing = self.pairing
+        both = pairing.seen_proxy and pairing.seen_app
+        for xid, (x, first_byte) in list(self.settling.items()):
+            if everything or not both or x.pair is not None or x.unpaired:
+                pass
+            elif pairing.latest - _ended(x) <= pairing.window:
+                continue
+            del self.settling[xid]
+            self._send(x, first_byte)
+
+    def _send(self, x: Exchange, first_byte: int | None) -> None:
+        partner = self.paired(x)
         if not self.options.bodies:
             x.request_body.data.clear()
             x.response_body.data.clear()
@@ -220,9 +259,9 @@ class OtlpOutput:
         from inspector.observe.otlp import exchange_spans
 
         spans: list[ReadableSpan] = []
-        for x, partner, first_byte in items:
+        for x, other, first_byte in items:
             peer = self.peers.get(prefix_of(x.id))
-            spans += exchange_spans(x, self.options, peer, _known(partner), first_byte)
+            spans += exchange_spans(x, self.options, peer, _known(other), first_byte)
         return spans
 
     def status(self) -> str:
@@ -235,11 +274,19 @@ class OtlpOutput:
 
     def close(self, timeout: float = 5.0) -> str:
         """Send what waits (for up to `timeout` seconds); a line saying how it went."""
+        self._settle(everything=True)
         stats = self.sender.close(timeout)
         line = f"OTLP: {counted(stats.sent, 'span')} sent to {self.sender.url}"
         if stats.dropped:
             line += f"; {counted(stats.dropped, 'exchange')} not sent (dropped)"
         return line
+
+
+def _ended(x: Exchange) -> float:
+    """When `x` ended, in wall-clock seconds (as the pairing dates exchanges)."""
+    request, finished = x.request, x.finished
+    assert request is not None
+    return request.wall_time + (finished.total_ns / 1e9 if finished is not None else 0.0)
 
 
 def _known(partner: Exchange | None) -> Paired:

@@ -16,6 +16,7 @@ import shlex
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from inspector import events as ev
 from inspector.observe.session import NotASession, read_batches
@@ -23,6 +24,9 @@ from inspector.observe.store import Origin
 from tui import otlp
 from tui.console import counted
 from tui.outputs import Outputs
+
+if TYPE_CHECKING:
+    from inspector.observe.exchange import Exchange
 
 
 class Nothing(Exception):
@@ -48,6 +52,7 @@ def export(args: argparse.Namespace) -> None:
     from inspector.observe import export as exports
     from inspector.observe.exchange import fold
     from inspector.observe.filters import compile_filter
+    from inspector.observe.pairing import Pairing, partner
 
     if not (args.har or args.curl or args.pytest or otlp.wanted(args)):
         raise SystemExit(
@@ -90,10 +95,15 @@ def export(args: argparse.Namespace) -> None:
         what = counted(len(exchanges), "exchange")
         print(f"inspector export: {what} written to {' and '.join(written)}", file=sys.stderr)
     if otlp.wanted(args):
-        # Proxy and app records of one request become parent and child spans once a
-        # pairing is given here (`paired=`, see inspector.observe.otlp.Paired).
-        for done in otlp.export_spans(args, exchanges, peers, paired=None):
+        # Proxy and app records of one request become parent and child spans, paired as
+        # the viewer pairs them (in the order the requests started, as they arrived live).
+        Pairing().update(sorted(started, key=_started_at))
+        for done in otlp.export_spans(args, exchanges, peers, paired=partner):
             print(f"inspector export: {done}", file=sys.stderr)
+
+
+def _started_at(x: Exchange) -> float:
+    return x.request.wall_time if x.request is not None else 0.0
 
 
 def _noting_peers(events: Iterator[ev.Event], peers: dict[str, Origin]) -> Iterator[ev.Event]:

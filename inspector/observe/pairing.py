@@ -55,6 +55,15 @@ def paired_app(exchange: Exchange) -> Exchange | None:
     return pair.app if pair is not None and pair.proxy is exchange else None
 
 
+def partner(exchange: Exchange) -> Exchange | None:
+    """The other record of the same request: a proxy exchange's app exchange, an app
+    exchange's proxy exchange (None while unpaired)."""
+    pair = exchange.pair
+    if pair is None:
+        return None
+    return pair.app if pair.proxy is exchange else pair.proxy
+
+
 def is_app_side(exchange: Exchange) -> bool:
     """An app's exchange that a proxy exchange carries (the list shows only the proxy's)."""
     pair = exchange.pair

@@ -29,7 +29,6 @@ from tests.otlp_backend import (
     backend,
     down_url,
     flatten,
-    pair_by_request,
     traffic,
 )
 from tests.servers import ROOT, free_port
@@ -66,8 +65,7 @@ def test_live_spans_are_filtered_paired_and_carry_the_process_and_the_auth_heade
     running: Traffic, otlp: Backend
 ) -> None:
     args = options(otlp.url, "--otlp-headers", "x-token=abc", "--filter", "~u /items")
-    output = OtlpOutput(args, print)
-    output.paired = pair_by_request(output.exchanges.values())  # type: ignore[arg-type]
+    output = OtlpOutput(args, print)  # paired as the viewer pairs them (inspector.observe.pairing)
     output([ev.PeerConnected("", 0, exchange_id_prefix(), "web-1", os.getpid(), "shop")])
     running.bus.subscribe(output)
     httpx.get(f"{running.proxy_url}/items/4")
@@ -144,12 +142,18 @@ def test_export_sends_a_session_and_writes_otlp_json(
     assert main(["export", str(saved), "--otlp", otlp.url, "--otlp-json", str(out), *flags]) == 0
     err = capsys.readouterr().err.splitlines()
     assert err == [
-        f"inspector export: 2 spans written to {out}",
-        f"inspector export: 2 spans sent to {otlp.url}/v1/traces",
+        f"inspector export: 3 spans written to {out}",
+        f"inspector export: 3 spans sent to {otlp.url}/v1/traces",
     ]
-    sent = otlp.spans(2)
-    assert {s.resource["service.name"] for s in sent} == {"inspect-proxy", "shop"}
-    for span in sent:  # masked by default, as the other exports
+    sent = otlp.spans(3)
+    servers = {s.resource["service.name"]: s for s in sent if s.span.kind == Span.SPAN_KIND_SERVER}
+    assert set(servers) == {"inspect-proxy", "shop"}
+    # Paired as the viewer pairs them: proxy SERVER -> its CLIENT call upstream -> app SERVER.
+    (client,) = [s for s in sent if s.span.kind == Span.SPAN_KIND_CLIENT]
+    assert client.span.parent_span_id == servers["inspect-proxy"].span.span_id
+    assert servers["shop"].span.parent_span_id == client.span.span_id
+    assert servers["shop"].span.trace_id == servers["inspect-proxy"].span.trace_id
+    for span in servers.values():  # masked by default, as the other exports
         assert span.attributes["http.request.header.authorization"] == ["[redacted]"]
         assert span.attributes["http.request.body.content"] == "body!"
     assert os.stat(out).st_mode & 0o777 == 0o600
@@ -158,8 +162,9 @@ def test_export_sends_a_session_and_writes_otlp_json(
         for scope_spans in resource_spans["scopeSpans"]:
             for span in scope_spans["spans"]:
                 assert len(span["traceId"]) == 32  # hex, as OTLP/JSON says
-                span["traceId"] = base64.b64encode(bytes.fromhex(span["traceId"])).decode()
-                span["spanId"] = base64.b64encode(bytes.fromhex(span["spanId"])).decode()
+                for key in ("traceId", "spanId", "parentSpanId"):
+                    if key in span:
+                        span[key] = base64.b64encode(bytes.fromhex(span[key])).decode()
     from_file = flatten(json_format.ParseDict(document, ExportTraceServiceRequest()))
     assert sorted(s.span.SerializeToString() for s in from_file) == sorted(
         s.span.SerializeToString() for s in sent
@@ -176,7 +181,7 @@ def test_export_to_a_down_backend_fails_in_one_line(
     assert main(["export", str(saved), "--otlp", url]) == 1
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"inspector export: cannot send spans to {url}/v1/traces: ")
-    assert line.endswith("(0 of 2 spans sent)")
+    assert line.endswith("(0 of 3 spans sent)")
 
 
 def test_a_flag_without_the_extra_says_how_to_install_it(
