@@ -29,6 +29,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 
 from inspector.events import Event
+from inspector.observe.apps import LoadedApp
 from inspector.observe.exchange import Exchange
 from inspector.observe.export import curl
 from inspector.observe.store import Store
@@ -87,6 +88,7 @@ class InspectorApp(App[None]):
         saved: bool = False,
         log_path: str | Path | None = None,
         control: str | Path | None = None,
+        replay_app: LoadedApp | None = None,
     ) -> None:
         """`peers`: how many processes send events now; `replay_base`: where replays go (else
         to the host each request names); `listening`: the address apps send events to (`inspector
@@ -94,13 +96,15 @@ class InspectorApp(App[None]):
         come from a session file (`inspector open`): not live, nothing to pause; `log_path`:
         the file the server's output goes to (`inspector run`), which `L` shows; `control`: the
         relay's control socket (`inspect-proxy`, `inspector demo`), through which the viewer
-        injects, intercepts and releases."""
+        injects, intercepts and releases; `replay_app`: the app object (`inspector listen
+        --app`) that HTTP replays go through, in process, instead of the network."""
         super().__init__()
         self.store = store if store is not None else Store()
         self.title = title
         self.sub_title = self._subtitle = subtitle
         self.peers = peers
         self.replay_base = replay_base
+        self.replay_app = replay_app
         self.listening = listening
         self.saved = saved
         self.log_path = Path(log_path) if log_path is not None else None

@@ -151,6 +151,7 @@ async def _listen(args: argparse.Namespace) -> None:
                 listening=str(collector.address) if args.parent is None else None,
                 log_path=args.log,
                 control=args.control,
+                replay_app=args.replay_app,
             )
         )
         waiting.append(viewer)

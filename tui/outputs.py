@@ -21,6 +21,7 @@ from inspector.observe.store import Store
 if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
 
+    from inspector.observe.apps import LoadedApp
     from tui.app import InspectorApp
     from tui.otlp import OtlpOutput
 
@@ -122,6 +123,7 @@ class Outputs:
         listening: str | None = None,
         log_path: str | None = None,
         control: str | None = None,
+        replay_app: LoadedApp | None = None,
     ) -> None:
         """Show the viewer until it quits, or (headless) wait until interrupted. With a saved
         `session` (batches of events), take it in; headless, return once it is printed."""
@@ -142,6 +144,7 @@ class Outputs:
             listening=listening,
             log_path=log_path,
             control=control,
+            replay_app=replay_app,
         )
         loading = None if session is None else task(self.load(app, session))
         try:
@@ -164,6 +167,7 @@ class Outputs:
         listening: str | None = None,
         log_path: str | None = None,
         control: str | None = None,
+        replay_app: LoadedApp | None = None,
     ) -> InspectorApp:
         """The viewer: fed every batch from now on, and told when saving fails or resumes."""
         from tui.app import InspectorApp
@@ -179,6 +183,7 @@ class Outputs:
             saved=saved,
             log_path=log_path,
             control=control,
+            replay_app=replay_app,
         )
         self.outputs.append(app.feed)
         self.app = app

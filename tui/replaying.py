@@ -28,6 +28,7 @@ from tui.screens.compare import CompareScreen
 from tui.screens.edit import EditScreen
 
 if TYPE_CHECKING:
+    from inspector.observe.apps import LoadedApp
     from inspector.observe.replay_connection import WebSocketReplayed
 
 TITLE = "Replay"
@@ -39,6 +40,7 @@ class ReplayHost(Protocol):
 
     store: Store
     replay_base: str | None
+    replay_app: LoadedApp | None
 
     def feed(self, events: Sequence[ev.Event]) -> None: ...
 
@@ -93,6 +95,13 @@ class Replayer:
             self.host.tell(f"replay failed: {exc}", title=TITLE, severity="error")
 
     async def _replay_http(self, exchange: Exchange, xid: str) -> None:
+        loaded = self.host.replay_app
+        if loaded is not None:  # `inspector listen --app`: through the app object itself
+            from inspector.observe.inprocess import replay_in_process
+
+            ran = await replay_in_process(exchange, self.host.feed, loaded, xid=xid)
+            self._said(ran.summary(loaded.target), ran.error)
+            return
         done = await http.replay(exchange, self.host.feed, xid=xid, base=self.host.replay_base)
         if done.request is None:  # nothing was sent: no row to await
             self.host.reveal(None)

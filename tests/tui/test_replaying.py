@@ -31,6 +31,9 @@ def chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
 
 
+TRAFFIC = "tests.apps.traffic_asgi:app"
+
+
 def _notified(app: InspectorApp, title: str) -> list[str]:
     return [n.message for n in app._notifications if n.title == title]
 
@@ -204,3 +207,26 @@ async def test_compare_is_only_for_a_replay_whose_original_is_listed() -> None:
         assert "2 differences" in str(screen.heading.content)
         await pilot.press("escape")
         assert not isinstance(app.screen, CompareScreen)
+
+
+async def test_listen_app_replays_through_the_app_object_not_the_network() -> None:
+    """`inspector listen --app module:attr`: `r` sends the request through the app in
+    process; nothing listens at the captured address (port 9), and the replay answers."""
+    from inspector.observe.apps import load_app
+    from tests.inspector.observe.test_inprocess import captured
+
+    original = captured("POST", "/api/items", body=b'{"id": 5, "name": "saw"}')
+    assert original.request is not None
+    app = InspectorApp(replay_base="http://127.0.0.1:9", replay_app=load_app(TRAFFIC))
+    async with app.run_test(size=SIZE) as pilot:
+        app.feed(original.events)
+        await until(pilot, lambda: app.store.get("orig-1") is not None)
+        app.exchanges.list.select("orig-1")
+        await pilot.press("r")
+        await until(pilot, lambda: any(is_replay(x) for x in app.store))
+        (again,) = [x for x in app.store if is_replay(x)]
+        await until(pilot, lambda: again.finished is not None)
+        assert again.request is not None
+        assert again.request.source == "asgi"  # it went through the app, not a socket
+        assert again.status == 201
+        assert any("through " + TRAFFIC + " answered 201" in m for m in _notified(app, "Replay"))
