@@ -46,3 +46,25 @@ async def test_the_dialog_writes_a_pytest_module_of_the_shown_exchanges(tmp_path
     check = subprocess.run([ruff, "format", "--check", "--diff", str(out)], capture_output=True)
     assert check.returncode == 0, check.stdout.decode()
     compile(text, str(out), "exec")
+
+
+async def test_under_listen_app_the_dialogs_tests_go_through_that_app(tmp_path: Path) -> None:
+    from inspector.observe.apps import load_app
+
+    app = InspectorApp(replay_app=load_app("tests.apps.traffic_asgi:app"))
+    app.feed(session())
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(app.exchanges.list.rows) == 16)
+        await pilot.press("f", *"~m POST", "enter")
+        await pilot.press("x")
+        dialog = app.screen
+        assert isinstance(dialog, ExportScreen)
+        await pilot.click("#pytest", offset=(2, 0))
+        out = tmp_path / "test_in_process.py"
+        dialog.query_one("#path", Input).value = str(out)
+        await pilot.click("#export")
+        await until(pilot, lambda: out.exists() and out.read_text().endswith("\n"))
+    text = out.read_text()
+    assert "ASGITransport" in text
+    assert "tests.apps.traffic_asgi" in text
+    assert "INSPECTOR_BASE_URL" not in text

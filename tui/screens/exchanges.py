@@ -130,7 +130,9 @@ class ExchangesScreen(Screen[None]):
         if not exchanges:
             self.notify("nothing to export", severity="warning")
             return
-        self.app.push_screen(ExportScreen(exchanges, what))  # it notifies when written
+        # With `inspector listen --app`, pytest tests go through that app, not the network.
+        screen = ExportScreen(exchanges, what, target=self.inspector.replay_app)
+        self.app.push_screen(screen)  # it notifies when written
 
     def action_replay(self, how: Replay) -> None:
         exchange = self.list.target()

@@ -1,6 +1,7 @@
-"""The export dialog: HAR, curl or pytest tests (against a base URL), which capture point's
-records, a path, masking secrets (by default); writes with the library exporters
-(`inspector.observe.export`, `inspector.observe.pytest_export`), as `inspector export` does.
+"""The export dialog: HAR, curl or pytest tests (through the app given to `listen --app`,
+else against a base URL), which capture point's records, a path, masking secrets (by
+default); writes with the library exporters (`inspector.observe.export`,
+`inspector.observe.pytest_export`), as `inspector export` does.
 
 A request that crossed the proxy and then the app was recorded twice, once by each capture
 point (`inspector demo`): when the exchanges hold both, the dialog offers the proxy's records
@@ -27,6 +28,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
+from inspector.observe.apps import LoadedApp
 from inspector.observe.exchange import Exchange
 from inspector.observe.export import ExportError, curl_all, har_json, open_export
 from inspector.observe.pytest_export import pytest_module
@@ -56,9 +58,19 @@ def by_source(exchanges: list[Exchange]) -> dict[str, list[Exchange]]:
     return {"proxy": proxy, "app": app, "both": exchanges}
 
 
-def write_export(exchanges: list[Exchange], kind: str, file: BinaryIO, *, redact: bool) -> int:
-    """Write the export; returns the bytes written. Raises OSError as the filesystem does."""
-    if kind == "pytest":
+def write_export(
+    exchanges: list[Exchange],
+    kind: str,
+    file: BinaryIO,
+    *,
+    redact: bool,
+    target: LoadedApp | None = None,
+) -> int:
+    """Write the export; returns the bytes written. Raises OSError as the filesystem does.
+    `target`: the app pytest tests go through in process (else they use a base URL)."""
+    if kind == "pytest" and target is not None:
+        text = pytest_module(exchanges, app=target.target, kind=target.kind, redact=redact)
+    elif kind == "pytest":
         text = pytest_module(exchanges, redact=redact)
     elif kind == "har":
         text = har_json(exchanges, redact=redact)
@@ -70,7 +82,13 @@ def write_export(exchanges: list[Exchange], kind: str, file: BinaryIO, *, redact
 
 
 def export_in_thread(
-    app: App[object], exchanges: list[Exchange], kind: str, file: BinaryIO, *, redact: bool
+    app: App[object],
+    exchanges: list[Exchange],
+    kind: str,
+    file: BinaryIO,
+    *,
+    redact: bool,
+    target: LoadedApp | None = None,
 ) -> None:
     """Write in a thread worker and notify when done. The exchanges are read while the UI
     thread may still append to them; a body or list read mid-append is merely shorter."""
@@ -79,7 +97,7 @@ def export_in_thread(
         name = file.name
         try:
             with file:
-                written = write_export(exchanges, kind, file, redact=redact)
+                written = write_export(exchanges, kind, file, redact=redact, target=target)
         except Exception as exc:  # a full disk, an odd body: say so, never take the viewer down
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             message = printable(f"cannot write {name}: {reason}")
@@ -108,8 +126,12 @@ class ExportScreen(ModalScreen[str | None]):
     """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, exchanges: list[Exchange], what: str) -> None:
+    def __init__(
+        self, exchanges: list[Exchange], what: str, *, target: LoadedApp | None = None
+    ) -> None:
+        """`target`: the app (`inspector listen --app`) pytest tests go through."""
         super().__init__()
+        self.target = target
         self.sources = by_source(exchanges)
         self.what = what
         self._default = default_path("har")
@@ -235,7 +257,9 @@ class ExportScreen(ModalScreen[str | None]):
             self._error(f"✗ {message}")
             self.notify(printable(message), title="Export failed", severity="error", markup=False)
             return
-        export_in_thread(self.app, self.exchanges, self.kind, file, redact=redact)
+        export_in_thread(
+            self.app, self.exchanges, self.kind, file, redact=redact, target=self.target
+        )
         self.dismiss(str(path))
 
     def _error(self, message: str, style: str = "") -> None:
