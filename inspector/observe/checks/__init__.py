@@ -2,7 +2,8 @@
 (ASGI, WSGI/PEP 3333, HTTP semantics and framing, WebSocket) with the spec section each comes
 from. Checks run in the observer only, on events, never in the app's process.
 
-`check(events)` runs every rule; `findings(exchange)` caches the answer on the exchange and
+`check(events)` runs every rule (after `quiet`, the fast path that answers "nothing" at once
+for the common correct exchange); `findings(exchange)` caches the answer on the exchange and
 runs again only once more events have come, so the list, the filter and the detail screen
 can ask on every repaint. `rules_named(name)` resolves a rule name or a prefix (`asgi`,
 `http.body`) for the `~check` filter.
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from inspector import events as ev
 from inspector.observe.checks import asgi, http, websocket, wsgi
 from inspector.observe.checks.core import RULES, Facts, Finding, Rule
+from inspector.observe.checks.fast import quiet
 from inspector.observe.exchange import Exchange
 
 __all__ = ["RULES", "Finding", "Rule", "check", "findings", "rules_named"]
@@ -24,6 +26,13 @@ _MODULES = (asgi, wsgi, http, websocket)  # imported for their rules
 
 def check(events: Sequence[ev.Event]) -> tuple[Finding, ...]:
     """Every finding of one exchange's events, in rule order."""
+    if quiet(events):
+        return ()  # the common correct shape: provably nothing to find
+    return check_rules(events)
+
+
+def check_rules(events: Sequence[ev.Event]) -> tuple[Finding, ...]:
+    """`check` without its fast path: every rule that can apply, one by one."""
     facts = Facts(events)
     request = facts.request
     if request is None:

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 
 from inspector.observe.checks.core import Facts, rule, show, values
 
-_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
-_DIGITS = re.compile(rb"[0-9]+")
+DIGITS = re.compile(rb"[0-9]+")
 # RFC 9110 §5.3: only list-based fields may repeat (Set-Cookie is the known exception).
-_SINGLETONS = (
+SINGLETONS = (
     b"content-type",
     b"content-length",
     b"location",
@@ -97,7 +97,7 @@ def content_length_mismatch(facts: Facts) -> Iterator[str]:
         return
     status, headers = response
     declared = values(tuple(headers), b"content-length")
-    if status in (204, 304) or len(declared) != 1 or not _DIGITS.fullmatch(declared[0].strip()):
+    if status in (204, 304) or len(declared) != 1 or not DIGITS.fullmatch(declared[0].strip()):
         return
     if int(declared[0]) != facts.body_size:
         yield f"Content-Length {int(declared[0])}, {facts.body_size} bytes sent"
@@ -114,7 +114,7 @@ def content_length_invalid(facts: Facts) -> Iterator[str]:
         return
     declared = values(tuple(response[1]), b"content-length")
     for value in declared:
-        if not _DIGITS.fullmatch(value.strip()):
+        if not DIGITS.fullmatch(value.strip()):
             yield f"Content-Length {show(value)}"
     if len({v.strip() for v in declared}) > 1:
         yield f"{len(declared)} differing Content-Length values"
@@ -191,7 +191,7 @@ def content_type_missing(facts: Facts) -> Iterator[str]:
 def header_name_invalid(facts: Facts) -> Iterator[str]:
     for where, headers in facts.response_heads():
         for name, _ in headers:
-            if not _TOKEN.fullmatch(name):
+            if not TOKEN.fullmatch(name):
                 yield f"{where} header name {show(name)}"
 
 
@@ -229,7 +229,7 @@ def header_duplicate(facts: Facts) -> Iterator[str]:
     if response is None:
         return
     names = [n.lower() for n, _ in response[1]]
-    for name in _SINGLETONS:
+    for name in SINGLETONS:
         if names.count(name) > 1:
             yield f"{names.count(name)} {show(name)} fields"
 

@@ -56,7 +56,7 @@ def status_format(facts: Facts) -> Iterator[str]:
             yield f"start_response's arguments could not be read: {failure.error}"
 
 
-_HOP_BY_HOP = frozenset(
+HOP_BY_HOP = frozenset(
     (
         b"connection",
         b"keep-alive",
@@ -80,7 +80,7 @@ def hop_by_hop(facts: Facts) -> Iterator[str]:
         return
     for head in facts.heads():
         for name, _ in head.headers:
-            if name.lower() in _HOP_BY_HOP:
+            if name.lower() in HOP_BY_HOP:
                 yield f"header {show(name)}"
 
 
@@ -117,7 +117,7 @@ def body_before_start(facts: Facts) -> Iterator[str]:
             return
 
 
-_REQUIRED = (
+ENVIRON = (
     "REQUEST_METHOD",
     "SCRIPT_NAME",
     "PATH_INFO",
@@ -142,6 +142,6 @@ _REQUIRED = (
 def environ_missing(facts: Facts) -> Iterator[str]:
     if not _wsgi(facts) or facts.request is None:
         return
-    missing = [key for key in _REQUIRED if key not in facts.request.snapshot]
+    missing = [key for key in ENVIRON if key not in facts.request.snapshot]
     if missing:
         yield f"missing {', '.join(missing)}"
