@@ -2,7 +2,8 @@
 
 The app (JSON API, form POST, a slow endpoint, an error, Server-Sent Events and a WebSocket
 echo) is served by uvicorn on 127.0.0.1, wrapped by `ASGIInspectorMiddleware`; `inspect-proxy`
-sits in front of it, and a traffic generator calls the proxy every so often. This process is
+sits in front of it, and a traffic generator calls the proxy every so often, keeping one
+WebSocket open to inject into and intercept from the viewer. This process is
 the hot side, as a user's app and proxy would be: both capture points record into one sink,
 and the viewer runs in a child process (`tui.observer`), showing each exchange as the proxy
 saw it and as the app did.
@@ -30,6 +31,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import connect
+from websockets.exceptions import WebSocketException
 
 from inspector import ASGIInspectorMiddleware
 from inspector.records import Recorder
@@ -109,6 +111,22 @@ async def traffic(base: str, pause: float) -> None:
             await asyncio.sleep(pause)
 
 
+async def chat(base: str, pause: float) -> None:
+    """One WebSocket kept open for the whole demo, saying something every few seconds: a
+    live connection to inject into (`i`) or intercept (`I`) from the viewer. Uncompressed, so
+    intercept can read and edit its messages even when armed after it opened (a compressed
+    one with context takeover can then only be matched by direction, type and size)."""
+    url = base.replace("http", "ws", 1) + "/ws"
+    while True:
+        with contextlib.suppress(OSError, WebSocketException):
+            async with connect(url, compression=None) as ws:
+                for said in itertools.count(1):
+                    await ws.send(f"still here ({said})")
+                    await ws.recv()
+                    await asyncio.sleep(max(pause, 0.5) * 5)
+        await asyncio.sleep(1.0)  # the app restarted, say: connect again
+
+
 class _Discard:
     """A recorder for the capture point `--capture` leaves out."""
 
@@ -165,6 +183,7 @@ async def main(args: argparse.Namespace) -> None:
         # Replays go to the app itself: through the proxy they would be captured three times.
         observer.start("inspector demo", where, f"http://127.0.0.1:{app_port}", control=True)
         tasks.append(asyncio.create_task(traffic(base, args.pause)))
+        tasks.append(asyncio.create_task(chat(base, args.pause)))
         tasks.append(asyncio.create_task(stopped.wait()))
         if args.duration is not None:
             tasks.append(asyncio.create_task(asyncio.sleep(args.duration)))
