@@ -28,11 +28,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "replay",
         help="replay one exchange of a saved session and compare the answer",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description=(
+            "Replay one exchange of a saved session (an HTTP request, or a WebSocket\n"
+            "conversation: the same handshake and the client's messages), print the answer\n"
+            "and how it differs from the original. Exit status 0 when the replay ran, even\n"
+            "if the answer differs; 1 when the id is unknown or the target is down."
+        ),
+        epilog="""examples:
+  inspector replay s.jsonl --id 9a8b7c6d5e4f-3
+  inspector replay s.jsonl --id 9a8b7c6d5e4f-3 --to http://127.0.0.1:9000
+  inspector replay s.jsonl --id 9a8b7c6d5e4f-7 --paced   # a WebSocket, with its pacing""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("session", metavar="SESSION", help="a session file (--save)")
     parser.add_argument("--id", required=True, help="the exchange's id (the viewer's Events tab)")
-    parser.add_argument("--to", metavar="URL", help="send to this base URL, keeping the path")
+    parser.add_argument(
+        "--to",
+        metavar="URL",
+        help="send to this base URL, keeping the path (default: the captured URL)",
+    )
     parser.add_argument(
         "--paced", action="store_true", help="WebSocket: send with the captured spacing"
     )

@@ -68,6 +68,11 @@ def test_the_version_is_the_installed_packages(program: str) -> None:
             ],
         ),
         (
+            ["inspector", "replay"],
+            "Replay one exchange of a saved session",
+            ["inspector replay s.jsonl --id 9a8b7c6d5e4f-3", "(default: the captured URL)"],
+        ),
+        (
             ["inspector", "demo"],
             "A small Starlette app",
             ["inspector demo --port 9000", "(default: 8080)", "(default: 0.7)", "(default: both)"],
