@@ -40,6 +40,13 @@ def test_paired_filter(snap_compare: Callable[..., bool]) -> None:
     )
 
 
+def test_check_filter(snap_compare: Callable[..., bool]) -> None:
+    """`~check wsgi` keeps the exchanges a WSGI rule flagged, with their ⚠ badge."""
+    assert snap_compare(
+        view_app("checks"), press=["f", *"~check wsgi", "enter"], terminal_size=SIZE
+    )
+
+
 def test_filter_error_inline(snap_compare: Callable[..., bool]) -> None:
     assert snap_compare(
         scenario_app(), press=["f", *"~c 2xx & (~m GET", "enter"], terminal_size=SIZE
