@@ -86,12 +86,18 @@ def test_the_collector_cannot_inject_intercept_or_release(relay: Relay) -> None:
             time.sleep(0.01)
         for message in evil:
             assert relay.run(_from_collector(relay, message)) == 1  # it reached the relay
+        # A "stop" after them, on the same connection: once the relay has acted on it, it has
+        # read every message before it (and did nothing with them).
+        assert relay.run(_from_collector(relay, {"control": "stop"})) == 1
+        deadline = time.monotonic() + 10
+        while relay.stops == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert relay.stops == 1
         ws.send("second")  # neither injected before it, nor held
         assert ws.recv(5) == "second"
         steering = relay.proxy.steering
         assert (steering.messages, steering.requests, steering.responses) == (None, None, None)
         assert steering.holds == {}
-        assert relay.stops == 0
         # The control socket beside it does act: the test would see an injection.
         asyncio.run(_inject(relay.observer.control_path, xid))
         assert ws.recv(5) == "from the viewer"
