@@ -114,7 +114,7 @@ class TrafficActions:
 
     async def _intercept(self, filters: Filters) -> None:
         try:
-            await self._connection().intercept(*filters)
+            blind = await self._connection().intercept(*filters)
         except (ActionError, FilterError) as exc:
             self.app.tell(f"intercept not changed: {exc}", title="Intercept", severity="error")
             return
@@ -123,6 +123,13 @@ class TrafficActions:
         terms = [f"{kind} {text}" for kind, text in zip(KINDS, filters, strict=True) if text]
         if terms:
             said = "holding " + "; ".join(terms)
+            if blind:
+                said += (
+                    f"\n{blind:,} open WebSocket connection{'s' * (blind != 1)} compress"
+                    f"{'es' * (blind == 1)} with context takeover and opened before this rule:"
+                    " their compressed messages match on direction, type and size, not on"
+                    " content (~b), and can only be forwarded, until they reconnect."
+                )
         else:
             said = "intercept off: nothing more is held (what is held stays until released)"
         self.app.tell(said, title="Intercept")

@@ -52,14 +52,19 @@ class ControlClient:
 
     async def intercept(
         self, messages: str | None, requests: str | None, responses: str | None
-    ) -> None:
-        """Arms the rules given (filter texts), disarms those that are None."""
+    ) -> int:
+        """Arms the rules given (filter texts), disarms those that are None. Returns how many
+        open WebSocket connections compress with context takeover and opened before the
+        messages rule: their compressed messages match on direction, type and size, never
+        on content, until they reconnect."""
         rules = {
             "messages": _rule(messages, "messages"),
             "requests": _rule(requests, "requests"),
             "responses": _rule(responses, "responses"),
         }
-        await self._ask({"op": "intercept", **rules})
+        reply = await self._ask({"op": "intercept", **rules})
+        blind = reply.get("blind", 0)
+        return blind if isinstance(blind, int) else 0
 
     async def release(
         self,
@@ -92,7 +97,7 @@ class ControlClient:
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
 
-    async def _ask(self, request: dict[str, Any]) -> None:
+    async def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:  # one request, one reply: never two interleaved
@@ -100,6 +105,7 @@ class ControlClient:
         error = reply.get("error")
         if error is not None:
             raise ActionError(str(error))
+        return reply
 
     async def _exchange(self, payload: bytes) -> dict[str, Any]:
         try:

@@ -5,8 +5,10 @@ release).
 0700 directory), made 0600 before it accepts anyone; nothing else (not the collector's
 socket, not TCP, token or not) reaches `Steering`. Frames are a 4-byte big-endian length and
 a msgpack map; each request (`"op"`: inject, intercept, release, release_all) gets one reply,
-`{"ok": true}` or `{"error": "<a sentence for the viewer>"}`. It runs in the relay's own
-loop, so actions reach the connections between their reads, never during one.
+`{"ok": true}` or `{"error": "<a sentence for the viewer>"}`; intercept's says how many open
+WebSocket connections the messages rule cannot read the compressed messages of (`"blind"`).
+It runs in the relay's own loop, so actions reach the connections between their reads, never
+during one.
 """
 
 from __future__ import annotations
@@ -98,11 +100,12 @@ class ControlServer:
                 )
             tunnel.inject(to, request["opcode"], payload)
         elif op == "intercept":
-            steering.arm(
+            blind = steering.arm(
                 _rule(request.get("messages")),
                 _rule(request.get("requests")),
                 _rule(request.get("responses")),
             )
+            return {"ok": True, "blind": blind}
         elif op == "release":
             action = request["action"]
             change = {k: request.get(k) for k in ("opcode", "payload", "head", "body")}

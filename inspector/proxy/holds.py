@@ -45,6 +45,11 @@ class Steerable(Protocol):
 
     def inject(self, to: str, opcode: int, payload: bytes) -> None: ...
 
+    def blind(self) -> bool:
+        """Compressed with context takeover in a direction whose messages were not all
+        inflated here since the start: their content cannot be read now."""
+        ...
+
 
 class _Hold:
     __slots__ = ("holder", "timer", "xid")
@@ -71,11 +76,17 @@ class Steering:
         self.holds: dict[int, _Hold] = {}
         self.count = 0
 
-    def arm(self, messages: Rule | None, requests: Rule | None, responses: Rule | None) -> None:
+    def arm(self, messages: Rule | None, requests: Rule | None, responses: Rule | None) -> int:
+        """Arms the rules; returns how many open WebSocket connections a `messages` rule
+        cannot read the compressed messages of (see `Steerable.blind`)."""
         self.messages, self.requests, self.responses = messages, requests, responses
-        if messages is not None:
-            for tunnel in list(self.tunnels.values()):
-                tunnel.steer()
+        if messages is None:
+            return 0
+        blind = 0
+        for tunnel in list(self.tunnels.values()):
+            tunnel.steer()
+            blind += tunnel.blind()
+        return blind
 
     def hold(
         self,

@@ -106,6 +106,12 @@ class Tunnel:
                 self, "server", self.to_client, self.from_server_frames, agreed and agreed[1]
             )
 
+    def blind(self) -> bool:
+        return any(
+            steered is not None and steered.no_context_takeover is False and steered.context is None
+            for steered in (self.steered_client, self.steered_server)
+        )
+
     def inject(self, to: str, opcode: int, payload: bytes) -> None:
         """Writes a message of the viewer's to `to` ("server" or "client")."""
         if opcode not in (TEXT, BINARY):

@@ -162,6 +162,10 @@ async def test_a_hold_that_cannot_be_edited(upstream: Server, tmp_path: Path) ->
         assert await ws.recv() == "hello"
         await listed(pilot, app, "/ws/echo", "open")
         screen = await _arm(pilot, app, "~from client & ~text")  # its payload is not readable
+        # Armed after it opened: the viewer says its content cannot be matched.
+        assert "1 open WebSocket connection compresses with context takeover" in " ".join(
+            notified(app, "Intercept")[-1].split()
+        )
         await ws.send("compressed and held " * 4)
         await _held(pilot, screen, 1)
         hold = screen.holds.rows[0][1]

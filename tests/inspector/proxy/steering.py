@@ -22,17 +22,18 @@ class Steered:
         self.server = ControlServer(str(path), proxy.proxy.steering)
         asyncio.run_coroutine_threadsafe(self.server.start(), proxy.loop).result(10)
 
-    def act(self, call: Callable[[ControlClient], Coroutine[Any, Any, None]]) -> None:
-        """Runs one `ControlClient` call, on a client of its own (ActionError passes)."""
+    def act(self, call: Callable[[ControlClient], Coroutine[Any, Any, Any]]) -> Any:
+        """Runs one `ControlClient` call, on a client of its own, and returns what it
+        returned (ActionError passes)."""
 
-        async def run() -> None:
+        async def run() -> Any:
             client = ControlClient(self.path)
             try:
-                await call(client)
+                return await call(client)
             finally:
                 await client.close()
 
-        asyncio.run(run())
+        return asyncio.run(run())
 
     def wait_for(
         self, test: Callable[[list[ev.Event]], bool], timeout: float = 10.0

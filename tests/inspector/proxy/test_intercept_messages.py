@@ -117,7 +117,7 @@ def _deflate(no_takeover: bool) -> list[ClientPerMessageDeflateFactory]:
 
 
 def test_compressed_with_context_takeover_is_forward_only(steered: Steered) -> None:
-    steered.act(lambda c: c.intercept("~from client & ~b a", None, None))
+    assert steered.act(lambda c: c.intercept("~from client & ~b a", None, None)) == 0
     with connect(_url(steered), compression=None, extensions=_deflate(False)) as ws:
         ws.send("a" * 1000)  # compressed (RSV1), in the client's shared context
         (held,) = steered.held(1)
@@ -143,9 +143,15 @@ def test_armed_mid_connection_a_shared_context_cannot_be_read(steered: Steered) 
     with connect(_url(steered), compression=None, extensions=_deflate(False)) as ws:
         ws.send("a" * 1000)
         assert ws.recv(5) == "a" * 1000
-        steered.act(lambda c: c.intercept("~from client", None, None))
+        # The viewer is told: this connection's content cannot be read by the rule.
+        assert steered.act(lambda c: c.intercept("~from client", None, None)) == 1
+        with connect(_url(steered), compression=None) as plain:  # uncompressed: readable
+            assert steered.act(lambda c: c.intercept("~from client", None, None)) == 1
+            plain.send("d")
+            steered.act(lambda c: c.release(steered.held(1)[0].hold, "forward"))
+            assert plain.recv(5) == "d"
         ws.send("c" * 1000)
-        (held,) = steered.held(1)
+        held = steered.held(2)[1]
         assert held.body == b""  # the earlier messages were never inflated here
         assert held.size > 0
         steered.act(lambda c: c.release(held.hold, "forward"))
