@@ -259,6 +259,18 @@ class HoldReleased(Event, frozen=True):
     action: Literal["forwarded", "edited", "dropped", "timed out", "lost"]
 
 
+class TrafficEdited(Event, frozen=True):
+    """The viewer edited a held request or response, and this went on instead of what the
+    sender sent (`TrafficHeld` keeps that): `head` through the CRLF ending its last field
+    line and `body`, as forwarded (CRLF line ends, Content-Length recomputed). Comes just
+    before the `HoldReleased` saying "edited"."""
+
+    hold: int
+    what: Literal["request", "response"]
+    head: bytes = b""
+    body: bytes = b""
+
+
 class EventsDropped(Event, frozen=True):
     """A bounded buffer was full, or a connection was lost with records in flight: `count`
     records were lost since the last report, `total` since the process started."""
@@ -311,6 +323,7 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
         PeerDisconnected,
         TrafficHeld,
         HoldReleased,
+        TrafficEdited,
     )
 }
 
@@ -340,5 +353,6 @@ AnyEvent = (
     | PeerDisconnected
     | TrafficHeld
     | HoldReleased
+    | TrafficEdited
 )
 """The tagged union, for typed decoding."""

@@ -241,6 +241,16 @@ class Released(ExchangeRecord, frozen=True, tag=26):
     action: str
 
 
+class Edited(ExchangeRecord, frozen=True, tag=28):
+    """The viewer edited a held request or response: what was forwarded instead (see
+    `events.TrafficEdited`). Recorded just before its `Released`."""
+
+    hold: int
+    what: str
+    head: bytes
+    body: bytes
+
+
 AnyRecord = (
     AsgiScope
     | AsgiReceived
@@ -269,6 +279,7 @@ AnyRecord = (
     | Held
     | Released
     | ProxyForwarded
+    | Edited
 )
 
 
@@ -289,7 +300,7 @@ PROXY_REQUEST, PROXY_BAD_REQUEST = _tag(ProxyRequest), _tag(ProxyBadRequest)
 PROXY_RESPONSE, PROXY_TRAILERS = _tag(ProxyResponse), _tag(ProxyTrailers)
 PROXY_ANSWERED, WS_FRAME, WS_CONTROL = _tag(ProxyAnswered), _tag(WsFrame), _tag(WsControl)
 WS_CLOSED, DROPPED = _tag(WsClosed), _tag(Dropped)
-HELD, RELEASED = _tag(Held), _tag(Released)
+HELD, RELEASED, EDITED = _tag(Held), _tag(Released), _tag(Edited)
 PROXY_FORWARDED = _tag(ProxyForwarded)
 TAG_NAMES = {_tag(cls): cls.__name__ for cls in AnyRecord.__args__}
 

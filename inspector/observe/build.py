@@ -118,6 +118,7 @@ class Builder:
             rec.Dropped: lambda r: ev.EventsDropped("", now_ns(), r.count, r.total, r.where),
             rec.Held: self._held,
             rec.Released: self._released,
+            rec.Edited: self._edited,
         }
 
     def build(self, records: Iterable[rec.Record]) -> list[ev.Event]:
@@ -515,6 +516,10 @@ class Builder:
     def _released(self, r: rec.Released) -> ev.HoldReleased:
         action: Any = r.action if r.action in _RELEASES else "lost"
         return ev.HoldReleased(r.xid, r.at, r.hold, action)
+
+    def _edited(self, r: rec.Edited) -> ev.TrafficEdited:
+        what: Any = "response" if r.what == "response" else "request"
+        return ev.TrafficEdited(r.xid, r.at, r.hold, what, r.head, r.body)
 
     def _ws_control(self, r: rec.WsControl) -> ev.Event:
         sender: Any = "client" if r.sender == "client" else "server"

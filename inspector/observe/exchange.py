@@ -86,6 +86,9 @@ class Exchange:
     """The spec checks' findings and how many events they saw (`inspector.observe.checks`)."""
     forwarded: ev.RequestForwarded | None = None
     """The proxy's: the upstream connection it sent the request on (see `pairing`)."""
+    edits: list[ev.TrafficEdited] = field(default_factory=list)
+    """The proxy's: a held request or response the viewer edited, as forwarded instead of
+    what the sender sent (`request`, `response_body` and the rest keep that)."""
     pair: Pair | None = None
     """The other vantage point's record of this request, once paired (`pairing`)."""
     unpaired: str = ""
@@ -158,8 +161,14 @@ class Exchange:
                 self.holds.pop(event.hold, None)
             case ev.RequestForwarded():
                 self.forwarded = event  # a retry's, on a new connection, replaces the first
+            case ev.TrafficEdited():
+                self.edits.append(event)
 
     # -- derived views ------------------------------------------------------------------------
+
+    def edit(self, what: str) -> ev.TrafficEdited | None:
+        """The viewer's edit of this exchange's request or response, if it was edited."""
+        return next((e for e in reversed(self.edits) if e.what == what), None)
 
     @property
     def is_websocket(self) -> bool:

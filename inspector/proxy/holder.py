@@ -8,7 +8,7 @@ handshake may be held; its 101 never is (the protocol changes there). The viewer
 (the bytes as read; the rest streams on), edits it (only one read whole within the limit), or
 drops it (a request gets the proxy's 502, a response closes the client's connection);
 `hold_timeout` forwards it. What is recorded is what the sender sent; the release says
-whether the peer got it, edited, or nothing.
+whether the peer got it, edited, or nothing, and an edit is recorded as forwarded (`EDITED`).
 
 `HttpHolder` is the `holds.Holder` of one HTTP connection. What is kept back sits where the
 per-read path looks for it: the request in `Connection.caught_request`, the response in
@@ -36,7 +36,8 @@ from inspector.proxy.intercept import (
 )
 from inspector.proxy.request import RequestHead
 from inspector.proxy.responses import Responses
-from inspector.proxy.state import Flight, Shared
+from inspector.proxy.state import Flight, Record, Shared
+from inspector.records import EDITED
 
 
 class Owner(Protocol):
@@ -46,6 +47,7 @@ class Owner(Protocol):
     shared: Shared
     io: Io
     clock: Callable[[], int]
+    record: Record
     clocks: Clocks
     responses: MessageReader
     response_side: Responses
@@ -189,6 +191,11 @@ class HttpHolder:
             else:
                 wire, close = edited_response(head, body, caught.flight.head)
                 caught.flight.close = caught.flight.close or close
+            # What goes on instead of what was held (recorded as read): the exchange must
+            # show what the peer really got. `wire` is the head, its blank line, the body.
+            sent = wire[: len(wire) - len(body) - 2]
+            at = connection.clock()
+            connection.record(EDITED, caught.flight.id, at, hold, caught.what, sent, body)
             self._send(caught, wire)
             return "edited"
         if action == "drop":

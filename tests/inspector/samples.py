@@ -63,4 +63,5 @@ def one_of_each() -> list[ev.Event]:
         ev.TrafficHeld(XID, 22, 1, "message", "client", 1, b"", b"hi", 2, ""),
         ev.HoldReleased(XID, 23, 1, "timed out"),
         ev.RequestForwarded(XID, 24, ("127.0.0.1", 40312), ("127.0.0.1", 8000), 1),
+        ev.TrafficEdited(XID, 25, 2, "request", b"PUT /q HTTP/1.1\r\nHost: a\r\n", b"new"),
     ]

@@ -27,6 +27,7 @@ _IGNORED = frozenset(
         ev.RequestForwarded,
         ev.TrafficHeld,
         ev.HoldReleased,
+        ev.TrafficEdited,
         ev.EventsDropped,
         ev.PeerConnected,
         ev.PeerDisconnected,

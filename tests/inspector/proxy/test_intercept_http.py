@@ -116,6 +116,47 @@ def test_an_edited_request_is_exactly_what_the_app_receives(steered: Steered) ->
     assert _releases(steered) == [(held.hold, "edited")]
 
 
+def test_the_recorded_edit_of_a_request_is_what_the_app_received(steered: Steered) -> None:
+    steered.act(lambda c: c.intercept(None, "~u /recorded", None))
+    with _connect(steered) as sock:
+        sock.sendall(b"POST /recorded HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody")
+        (held,) = steered.held(1)
+        head = b"PATCH /recorded/7?x=1 HTTP/1.1\nHost: a\nContent-Length: 99\nX-Edited: yes\n"
+        steered.act(lambda c: c.release(held.hold, "edit", head=head, body=b"as edited"))
+        seen = _seen_by_app(_response(sock))
+    (exchange,) = steered.proxy.exchanges(1)
+    edit = exchange.edit("request")
+    assert edit is not None
+    assert edit.hold == held.hold
+    line, *fields = edit.head.decode().split("\r\n")[:-1]
+    method, target, _ = line.split(" ")
+    assert (method, target, edit.body.decode()) == (
+        seen["method"],
+        f"{seen['path']}?{seen['query']}",
+        seen["body"],
+    )
+    assert [[n.lower(), v] for n, v in (f.split(": ", 1) for f in fields)] == seen["headers"]
+    # What the client sent stays the exchange's request.
+    assert exchange.request is not None
+    assert exchange.request.method == "POST"
+    assert exchange.request_body.data == b"body"
+
+
+def test_the_recorded_edit_of_a_response_is_what_the_client_received(steered: Steered) -> None:
+    steered.act(lambda c: c.intercept(None, None, "~u /recorded-answer"))
+    with _connect(steered) as sock:
+        sock.sendall(b"GET /recorded-answer HTTP/1.1\r\nHost: a\r\n\r\n")
+        (held,) = steered.held(1)
+        head = b"HTTP/1.1 203 Edited\nX-Edited: yes\n"
+        steered.act(lambda c: c.release(held.hold, "edit", head=head, body=b"changed"))
+        received = _response(sock)
+    (exchange,) = steered.proxy.exchanges(1)
+    edit = exchange.edit("response")
+    assert edit is not None
+    assert edit.head + b"\r\n" + edit.body == received
+    assert exchange.status == 200  # what the app answered
+
+
 def test_a_malformed_edit_is_refused_and_the_request_can_still_go(steered: Steered) -> None:
     steered.act(lambda c: c.intercept(None, "~u /refused-edit", None))
     with _connect(steered) as sock:

@@ -17,7 +17,7 @@ from inspector import events as ev
 from inspector.observe.exchange import Exchange
 from inspector.observe.rules import compile_rule
 from inspector.proxy.holds import ActionError
-from tests.inspector.proxy.test_connection import GET, OK, Harness, only
+from tests.inspector.proxy.test_connection import GET, OK, Harness, S, only
 
 POST = b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
 
@@ -125,6 +125,28 @@ def test_an_edited_request_is_reframed_and_sent_instead() -> None:
     h.connection.upstream_data(OK)
     assert h.io.sent("to_client") == OK
     assert releases(only(h)) == ["edited"]
+
+
+def test_an_edited_request_is_recorded_as_forwarded_beside_what_the_client_sent() -> None:
+    h = armed("~m POST")
+    h.now += 7 * S
+    h.connection.client_data(POST)
+    h.now += 3 * S  # the viewer takes its time
+    release(h, "edit", head=b"PUT /q HTTP/1.1\nHost: a\nContent-Length: 3\n", body=b"hello")
+    h.open()
+    exchange = only(h)
+    (edit,) = exchange.edits
+    sent = h.io.sent("to_upstream")
+    assert (edit.what, edit.hold, edit.at_ns) == ("request", 1, h.now)
+    assert edit.head + b"\r\n" + edit.body == sent  # exactly what the upstream got
+    assert edit.head == b"PUT /q HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+    assert (exchange.edit("request"), exchange.edit("response")) == (edit, None)
+    # The exchange still says what the client sent; the edit comes before its release.
+    assert exchange.request is not None
+    assert exchange.request.method == "POST"
+    assert exchange.request_body.data == b"abc"
+    kinds = [type(e).__name__ for e in exchange.events]
+    assert kinds.index("TrafficEdited") + 1 == kinds.index("HoldReleased")
 
 
 @pytest.mark.parametrize(
@@ -308,6 +330,22 @@ def test_an_edited_response_is_what_the_client_gets() -> None:
     assert h.io.sent("to_client") == edited
     h.connection.client_data(GET)  # kept alive
     assert h.io.sent("to_upstream") == GET + GET
+
+
+def test_an_edited_response_is_recorded_as_the_client_got_it() -> None:
+    h = armed(None, "~c 200")
+    h.connection.client_data(GET)
+    h.open()
+    h.connection.upstream_data(OK)
+    with pytest.raises(ActionError):
+        release(h, "edit", head=b"200 OK", body=b"")
+    assert only(h).edits == []  # refused: nothing went instead
+    release(h, "edit", head=b"HTTP/1.1 201 Made\n", body=b"edited")
+    exchange = only(h)
+    (edit,) = exchange.edits
+    assert (edit.what, edit.head + b"\r\n" + edit.body) == ("response", h.io.sent("to_client"))
+    assert exchange.edit("response") == edit
+    assert (exchange.status, exchange.response_body.data) == (200, b"ok")  # as the app sent it
 
 
 def test_a_response_edit_that_is_no_response_is_refused() -> None:
