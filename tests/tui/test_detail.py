@@ -14,7 +14,7 @@ from inspector import events as ev
 from inspector.observe.store import Store
 from tests.tui.pilot import SIZE, hostile, until
 from tui.app import InspectorApp
-from tui.scenarios import PROXY, T0, WEB1, WEB2, many, session
+from tui.scenarios import PROXY, T0, WEB1, WEB2, many, scripted, session
 from tui.screens.detail import DetailScreen
 from tui.screenshots import open_view
 from tui.widgets.detail import RequestPane, ResponsePane
@@ -324,3 +324,46 @@ async def test_5_on_an_http_exchange_says_why_nothing_opens() -> None:
         assert screen.query_one(TabbedContent).active == "response"
         said = [n.message for n in app._notifications]
         assert any("WebSocket" in message for message in said), said
+
+
+async def test_an_edited_request_and_response_show_what_was_received_and_what_was_sent() -> None:
+    xid = f"{PROXY}-edited"
+    exchange = scripted(xid, 50).request("POST", "/orders", source="proxy", body=b"qty=1")
+    exchange.response(200, "OK", ((b"content-type", b"text/plain"),), [(1.0, b"from the app")])
+    sent = b"POST /orders HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 5\r\n\r\n"
+    edited_head = b"POST /orders HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 5\r\n"
+    answer_head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n"
+    exchange.events[2:2] = [
+        ev.TrafficHeld(xid, exchange.at(0.1), 1, "request", "client", 0, sent, b"qty=1", 5, ""),
+        ev.TrafficEdited(xid, exchange.at(0.2), 1, "request", edited_head, b"qty=9"),
+        ev.HoldReleased(xid, exchange.at(0.2), 1, "edited"),
+    ]
+    exchange.events += [
+        ev.TrafficEdited(xid, exchange.at(1.5), 2, "response", answer_head, b"from the view"),
+        ev.HoldReleased(xid, exchange.at(1.5), 2, "edited"),
+    ]
+    app = InspectorApp()
+    app.feed(exchange.finish(2).events)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await opened(pilot, xid, "request")
+        request = screen.query_one(RequestPane)
+        summary = text_of(request.query_one(".summary", Static))
+        assert "edited in the viewer: this is what the app received" in summary
+        assert "Content-Length: 5" in summary
+        assert "qty=9" in summary, "the edited body"
+        assert "qty=1" in text_of(request.query_one(".body", Static)), "the original stays"
+        assert "as the client sent them" in text_of(request.query_one(".headers", Static))
+        response = screen.query_one(ResponsePane)
+        summary = text_of(response.query_one(".summary", Static))
+        assert "edited in the viewer: this is what the client received" in summary
+        assert "from the view" in summary
+        assert "from the app" in body(screen, ResponsePane), "the original stays"
+
+
+async def test_an_exchange_nobody_edited_says_nothing_of_edits() -> None:
+    app = InspectorApp()
+    app.feed(session())
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await opened(pilot, f"{WEB1}-1", "request")
+        shown = text_of(screen.query_one(RequestPane).query_one(".summary", Static))
+        assert "edited" not in shown

@@ -1,7 +1,9 @@
 """The Request and Response panes of the detail screen: a first line, headers, then the body.
 
 Each pane re-renders only when what it shows changed (a body grew, a response started), so a
-streaming exchange updates live without resetting the reader's scroll position.
+streaming exchange updates live without resetting the reader's scroll position. A request or
+response the viewer edited while intercept held it shows the edit first (what its peer
+really received), then the original as its sender sent it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from inspector.events import JSON, Headers
-from inspector.observe.exchange import Exchange
+from inspector.heads import parse_fields
+from inspector.observe.exchange import Body, Exchange
 from inspector.observe.store import Origin
 from tui.widgets.body import render_body
 from tui.widgets.cells import clock, duration, kv_table, printable, status_style
@@ -76,8 +79,8 @@ class RequestPane(_ExchangePane):
         self.origin = origin
 
     def signature(self) -> tuple[object, ...]:
-        body = self.exchange.request_body
-        return self.exchange.request is None, body.size, body.complete, self.exchange.finished
+        exchange, body = self.exchange, self.exchange.request_body
+        return exchange.request is None, body.size, body.complete, exchange.finished, exchange.edits
 
     def sections(self) -> tuple[RenderableType, ...]:
         exchange, request = self.exchange, self.exchange.request
@@ -98,10 +101,13 @@ class RequestPane(_ExchangePane):
         summary: list[RenderableType] = [line, Text(printable(" · ".join(facts)), style="dim")]
         if request.query:
             summary.append(_query_table(request.query.decode("latin-1")))
+        edited = _edited(exchange, "request", "app")
+        summary.extend(edited)
         complete = exchange.request_body.complete or exchange.finished is not None
+        title = "Headers as the client sent them" if edited else "Headers"
         return (
             Group(*summary),
-            headers_table(request.headers),
+            headers_table(request.headers, title),
             render_body(request.headers, exchange.request_body, complete=complete),
             snapshot_table(request.source, request.snapshot),
         )
@@ -118,6 +124,7 @@ class ResponsePane(_ExchangePane):
             len(exchange.trailers),
             exchange.denied,
             exchange.accepted,
+            exchange.edits,
         )
 
     def sections(self) -> tuple[RenderableType, ...]:
@@ -146,13 +153,16 @@ class ResponsePane(_ExchangePane):
             lines.append(_line(error.traceback.rstrip(), "red", multiline=True))
         for failure in exchange.capture_errors:
             lines.append(_line(f"capture failed in {failure.where}: {failure.error}", "yellow"))
+        edited = _edited(exchange, "response", "client")
+        lines.extend(edited)
         headers: list[RenderableType] = []
         if exchange.accepted is not None:
             headers.append(headers_table(exchange.accepted.headers, "Accept headers"))
         if exchange.denied is not None:
             headers.append(headers_table(exchange.denied.headers, "Denial headers"))
         if response is not None:
-            headers.append(headers_table(response.headers))
+            title = "Headers as the app sent them" if edited else "Headers"
+            headers.append(headers_table(response.headers, title))
         for trailer in exchange.trailers:
             headers.append(headers_table(trailer.headers, "Trailers"))
         body: RenderableType = ""
@@ -182,6 +192,23 @@ def snapshot_table(source: str, snapshot: Mapping[str, JSON]) -> RenderableType:
     )
     title = _SNAPSHOT_TITLES.get(source, "Snapshot")
     return Group(Text(title, style="bold underline"), kv_table(rows, "bold blue"))
+
+
+def _edited(exchange: Exchange, what: str, peer: str) -> list[RenderableType]:
+    """The viewer's edit of the request or response (intercept), as its `peer` received it:
+    nothing if it was not edited."""
+    edit = exchange.edit(what)
+    if edit is None:
+        return []
+    headers = parse_fields(edit.head.partition(b"\r\n")[2])
+    body = Body(bytearray(edit.body), len(edit.body), complete=True)
+    sender = "client" if what == "request" else "app"
+    return [
+        Text(f"edited in the viewer: this is what the {peer} received", style="bold yellow"),
+        Text(printable(edit.head.decode("latin-1"), multiline=True).rstrip("\n"), "yellow"),
+        render_body(headers, body, complete=True),
+        Text(f"the {what} as the {sender} sent it:", style="bold"),
+    ]
 
 
 def _query_table(query: str) -> RenderableType:
