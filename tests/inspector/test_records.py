@@ -49,7 +49,10 @@ def cyclic() -> dict[str, Any]:
     ("fields", "expected"),
     [
         ((rec.CLIENT_GONE, "x-1", 5), rec.ClientGone("x-1", 5)),
-        ((rec.FINISHED, "x-1", 5, "completed", 7), rec.Finished("x-1", 5, "completed", 7)),
+        (
+            (rec.FINISHED, "x-1", 5, "completed", 7, "/items/{id}", ""),
+            rec.Finished("x-1", 5, "completed", 7, "/items/{id}", ""),
+        ),
         ((rec.BODY_READ, "x-1", 5, b"ab", 9, True), rec.BodyRead("x-1", 5, b"ab", 9, True)),
         (
             (rec.ASGI_SCOPE, "x-1", 5, {"type": "http"}, [b"cookie"]),
