@@ -8,10 +8,11 @@ deadline). It holds no socket, no task and no event loop: the asyncio adapters i
 `protocols` feed it and perform what it asks, and tests drive it with a fake `Io` and a fake
 clock. What it observes it records (`inspector.records`), raw, as the relay's only output.
 
-It is the one object the adapters drive; three parts it owns keep their own rules: the
-response side (`responses`: the upstream's reader's sink), the clocks (`clocks`: every
-timeout, and what it does when it runs out) and HTTP intercept (`holder`: what is kept back
-for the viewer, and its release). Each reaches back only through a small Protocol.
+It is the one object the adapters drive; four parts it owns keep their own rules: the
+request side (`requests`: the client's reader's sink), the response side (`responses`: the
+upstream's reader's sink), the clocks (`clocks`: every timeout, and what it does when it runs
+out) and HTTP intercept (`holder`: what is kept back for the viewer, and its release). Each
+reaches back only through a small Protocol.
 
 The rules, in the order a connection meets them:
 - Bytes are forwarded exactly as read, but a request head only once whole and checked
@@ -57,27 +58,23 @@ from inspector.proxy.actions import (
 from inspector.proxy.clocks import Clocks
 from inspector.proxy.failures import connect_error, error_response
 from inspector.proxy.holder import HttpHolder
-from inspector.proxy.http1 import CHUNKED, MAX_HEAD, STOP, MessageReader, ProtocolError
+from inspector.proxy.http1 import MAX_HEAD, MessageReader, ProtocolError
 from inspector.proxy.intercept import Caught
-from inspector.proxy.request import IDEMPOTENT, read_request
+from inspector.proxy.requests import REPLAY_LIMIT, Requests
 from inspector.proxy.responses import Responses
-from inspector.proxy.state import Address, Flight, Link, Shared, record_body
+from inspector.proxy.state import Address, Flight, Link, Shared
 from inspector.proxy.tunnel import Tunnel
 from inspector.records import (
-    BODY_READ,
     BODY_SENT,
     CLIENT_GONE,
     FAILED,
-    HANDSHAKE_RECEIVED,
     PROXY_ANSWERED,
     PROXY_BAD_REQUEST,
     PROXY_FORWARDED,
-    PROXY_REQUEST,
 )
 
 __all__ = ["HOLD_LIMIT", "REPLAY_LIMIT", "Connection", "Io"]
 
-REPLAY_LIMIT = 64 * 1024  # a request kept for one retry, only while it is this small
 HOLD_LIMIT = MAX_HEAD  # client bytes held while a response is due, before reading pauses
 
 
@@ -99,7 +96,6 @@ class Connection:
         self.client = client
         self.link = (client, local) if client is not None and local is not None else None
         self.snapshot: dict[str, JSON] = {"upstream": shared.upstream, "connection": shared.count}
-        self.reader = MessageReader(self)
         self.request: Flight | None = None  # the request being read
         self.flight: Flight | None = None  # the exchange whose response is due
         self.held = b""  # read after a request, before its response ended
@@ -117,6 +113,8 @@ class Connection:
         self.response_side = Responses(self, clock, self.holder.watch_response)
         self.responses = MessageReader(self.response_side)
         self.clocks = Clocks(self, io, clock, self.holder.holding)
+        self.request_side = Requests(self, clock, self.holder.watch)
+        self.reader = MessageReader(self.request_side)
         self.clocks.idle(clock())
 
     # -- the client's side -----------------------------------------------------------------------
@@ -193,104 +191,6 @@ class Connection:
         if self.upstream != NONE:
             self.upstream = NONE
             self.io.close_upstream(False)
-
-    # -- reading requests (the client's MessageReader's sink) ------------------------------------
-
-    def head(self, data: bytes, start: int, end: int) -> tuple[int, int]:
-        self.clocks.head_at = 0
-        shared = self.shared
-        if self.came_back():
-            message = f"this request came back to this proxy: upstream {shared.upstream} leads here"
-            raise ProtocolError(f"{message} (a forwarding loop)", 508)
-        request = read_request(data, start, end, shared.authorities, shared.upstream)
-        method = request.method
-        flight = Flight(new_exchange_id(), method == b"HEAD", shared.body_limit)
-        flight.close = request.close
-        flight.asked = head = data[start:end]  # through the CRLF ending its last field line
-        at = self.clock()
-        self.record(
-            PROXY_REQUEST,
-            flight.id,
-            at,
-            head,
-            request.websocket,
-            self.client,
-            shared.server,
-            self.snapshot,
-            shared.redact,
-        )
-        reusing = self.upstream == OPEN and self.response_side.reused
-        if reusing and method in IDEMPOTENT and request.framing != CHUNKED:
-            flight.replay = data[start : end + 2]  # the head as forwarded; the body follows
-        self.request = self.flight = flight
-        steering = shared.steering
-        if steering.requests is not None or steering.responses is not None:
-            self.caught_request = self.holder.watch(flight, head, request)
-        if self.upstream == OPEN and self.caught_request is None:  # held: not forwarded yet
-            self.forwarded(flight, at)
-        if request.upgrade:
-            flight.upgrade = True
-            flight.websocket = request.websocket
-            if request.websocket:
-                self.record(HANDSHAKE_RECEIVED, flight.id, at)
-            flight.request_done = True  # it has no body (see `read_request`)
-            caught = self.caught_request
-            if caught is None:
-                self.clocks.waiting(flight, at)
-            else:
-                caught.ended = True
-                caught.total = 0
-            return STOP, 0
-        if request.framing == CHUNKED or request.length:
-            self.clocks.body_started(at)
-        return request.framing, request.length
-
-    def came_back(self) -> bool:
-        """This connection is an upstream connection of a proxy of this process, which relays
-        for a chain of connections that starts at this proxy: what it brings went through
-        here already, and forwarding it again would go round for ever, each turn on a new
-        connection. Proxies chained on purpose (A to B to the app) are no loop: the chain
-        from B's client connection does not lead back to B."""
-        upstreams, link = self.shared.upstreams, self.link
-        for _ in range(len(upstreams)):  # a chain passes each connection once at most
-            hop = upstreams.get(link) if link is not None else None
-            if hop is None:
-                return False
-            if hop[0] is self.shared:
-                return True
-            link = hop[1]
-        return False
-
-    def body(self, data: bytes, start: int, end: int, last: bool) -> None:
-        flight = self.request
-        assert flight is not None
-        flight.request_left = record_body(
-            self.record, BODY_READ, flight.id, flight.request_left, data, start, end, last
-        )
-        replay = flight.replay
-        if replay is not None and end > start:
-            small = len(replay) + end - start <= REPLAY_LIMIT
-            flight.replay = replay + data[start:end] if small else None
-        kept = flight.asked_body
-        if kept is not None and len(kept) < self.shared.body_limit:
-            kept += data[start : start + min(end - start, self.shared.body_limit - len(kept))]
-        caught = self.caught_request
-        if caught is not None:
-            caught.body(data, start, end, last)
-        if last:
-            flight.request_done = True
-            self.clocks.read_at = 0
-            if flight is self.flight and caught is None:
-                self.clocks.waiting(flight, self.clock())
-
-    def trailers(self, block: bytes) -> None:
-        pass  # the vocabulary has no request trailers; they are forwarded all the same
-
-    def end(self) -> None:
-        self.request = None
-        if self.caught_request is not None:
-            self.caught_request.ended = True
-        self.reader.stop()  # one request at a time: the next waits for this response
 
     # -- the upstream's side ---------------------------------------------------------------------
 

@@ -4,7 +4,7 @@
 `Connection`'s `Io`: it writes, pauses and closes transports, opens the upstream connection
 (`UpstreamProtocol`) and runs the one timer the connection's clocks need. No rule lives here:
 every decision is the `Connection`'s (see `connection`), so this file only translates, and
-keeps `state.UPSTREAMS` (the upstream connections open, that `Connection.came_back` reads).
+keeps `state.UPSTREAMS` (the upstream connections open, that `state.came_back` reads).
 """
 
 from __future__ import annotations

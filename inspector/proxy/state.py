@@ -6,7 +6,7 @@ a flight's capture budget. Both classes are plain slotted objects: they are touc
 request, so attribute access must stay cheap. Nothing here does I/O or builds an event:
 records are raw facts (see `inspector.records`), turned into events by the observer.
 `UPSTREAMS` knows the upstream connections every proxy of this process holds open, so that a
-request that comes back to a proxy it went through is seen (`Connection.came_back`).
+request that comes back to a proxy it went through is seen (`came_back`).
 """
 
 from __future__ import annotations
@@ -66,6 +66,23 @@ UPSTREAMS: dict[Link, Hop] = {}
 """The upstream connections the proxies of this process hold open, by link, each with its
 proxy and the client connection it relays for; the asyncio adapters keep it. Process-wide,
 so that a loop through several proxies is seen: per proxy, only one to itself would be."""
+
+
+def came_back(shared: Shared, link: Link | None) -> bool:
+    """The client connection `link` is an upstream connection of a proxy of this process,
+    which relays for a chain of connections that starts at `shared`'s proxy: what it brings
+    went through there already, and forwarding it again would go round for ever, each turn on
+    a new connection. Proxies chained on purpose (A to B to the app) are no loop: the chain
+    from B's client connection does not lead back to B."""
+    upstreams = shared.upstreams
+    for _ in range(len(upstreams)):  # a chain passes each connection once at most
+        hop = upstreams.get(link) if link is not None else None
+        if hop is None:
+            return False
+        if hop[0] is shared:
+            return True
+        link = hop[1]
+    return False
 
 
 def _authorities(upstream: tuple[str, int], listen: tuple[str, int]) -> frozenset[bytes]:
