@@ -367,7 +367,9 @@ def test_open_headless_prints_every_exchange_of_a_large_session(tmp_path: Path) 
     result = inspector("open", str(path), "--no-tui")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert [line.rpartition("?n=")[2].split()[0] for line in lines] == [str(n) for n in range(12_000)]
+    assert [line.rpartition("?n=")[2].split()[0] for line in lines] == [
+        str(n) for n in range(12_000)
+    ]
 
 
 def test_open_headless_stops_reading_when_nobody_reads(tmp_path: Path) -> None:
