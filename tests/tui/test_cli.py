@@ -219,7 +219,8 @@ def test_export_files_are_private_and_never_written_through_a_symlink(
     [
         (
             ("export", "SESSION"),
-            "say what to write: --har FILE, --curl FILE, --pytest FILE, --otlp URL and/or --otlp-json FILE",
+            "say what to write: --har FILE, --curl FILE, --pytest FILE, --otlp URL and/or"
+            " --otlp-json FILE",
         ),
         (
             ("export", "SESSION", "--har", "/nonexistent/dir/s.har"),
