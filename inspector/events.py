@@ -89,6 +89,9 @@ class RequestStarted(Event, frozen=True):
     snapshot: dict[str, Any]
     """The scope or environ as the app received it, JSON-safe, without its headers (they are
     above); values capture could not encode are `<TypeName>`."""
+    forwarded: RequestForwarded | None = None
+    """The proxy's: the upstream connection it wrote the request on as it read it (the common
+    case, one event less); else a `RequestForwarded` follows once the request goes."""
 
 
 class RequestBodyChunk(Event, frozen=True):

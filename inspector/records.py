@@ -141,6 +141,9 @@ class ProxyRequest(ExchangeRecord, frozen=True, tag=15):
     server: Any
     snapshot: dict[str, Any]
     redact: list[bytes] | None = None
+    forwarded: Any = None
+    """(local, peer, sequence) when the request went upstream as it was read (what
+    `ProxyForwarded` says otherwise): one record less per request on a kept-alive connection."""
 
 
 class ProxyBadRequest(ExchangeRecord, frozen=True, tag=16):

@@ -449,6 +449,7 @@ class Builder:
             server=address(r.server),
             wall_time=self._wall(r.at),
             snapshot=r.snapshot,
+            forwarded=_forwarded(r),
         )
 
     def _proxy_response(self, r: rec.ProxyResponse) -> ev.Event:
@@ -700,3 +701,12 @@ def _code(message: Mapping[str, Any], default: int) -> int:
 def _reason(message: Mapping[str, Any]) -> str:
     reason = message.get("reason")
     return reason if type(reason) is str else ""
+
+
+def _forwarded(r: rec.ProxyRequest | rec.ProxyBadRequest) -> ev.RequestForwarded | None:
+    """Where the proxy wrote the request as it read it, if its record says (see `records`)."""
+    sent = getattr(r, "forwarded", None)
+    if not sent:
+        return None
+    local, peer, sequence = sent
+    return ev.RequestForwarded(r.xid, r.at, address(local), address(peer), sequence)

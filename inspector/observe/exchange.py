@@ -102,6 +102,8 @@ class Exchange:
         match event:
             case ev.RequestStarted():
                 self.request = event
+                if event.forwarded is not None:  # the proxy sent it upstream as it read it
+                    self.forwarded = event.forwarded
             case ev.RequestBodyChunk(data=data, size=size, more_body=more):
                 self.request_body.add(data, size)
                 self.request_body.complete = not more

@@ -48,6 +48,8 @@ class Owner(Protocol):
     flight: Flight | None
     caught_request: Caught | None
     upstream: int
+    upstream_link: Link | None
+    sent_upstream: int
 
     def forwarded(self, flight: Flight, at: int) -> None: ...
 
@@ -79,6 +81,15 @@ class Requests:
         flight.close = request.close
         flight.asked = head = data[start:end]  # through the CRLF ending its last field line
         at = self.clock()
+        steering = shared.steering
+        armed = steering.requests is not None or steering.responses is not None
+        # The common case: the upstream connection is open and nothing may hold the request,
+        # so it goes now, and where it goes rides in its own record (no `ProxyForwarded`).
+        forwarded = None
+        if connection.upstream == OPEN and not armed and connection.caught_request is None:
+            connection.sent_upstream += 1
+            local, peer = connection.upstream_link or (None, None)
+            forwarded = (local, peer, connection.sent_upstream)
         self.record(
             PROXY_REQUEST,
             flight.id,
@@ -89,17 +100,17 @@ class Requests:
             shared.server,
             connection.snapshot,
             shared.redact,
+            forwarded,
         )
         reusing = connection.upstream == OPEN and connection.response_side.reused
         if reusing and method in IDEMPOTENT and request.framing != CHUNKED:
             flight.replay = data[start : end + 2]  # the head as forwarded; the body follows
         connection.request = connection.flight = flight
-        steering = shared.steering
-        if steering.requests is not None or steering.responses is not None:
+        if armed:
             connection.caught_request = self.watch(flight, head, request)
         caught = connection.caught_request
-        if connection.upstream == OPEN and caught is None:  # held: not forwarded yet
-            connection.forwarded(flight, at)
+        if connection.upstream == OPEN and caught is None and forwarded is None:
+            connection.forwarded(flight, at)  # armed, not held: it goes now all the same
         if request.upgrade:
             flight.upgrade = True
             flight.websocket = request.websocket

@@ -67,6 +67,29 @@ def test_response_is_byte_identical(upstream: Server, proxy: RunningProxy, case:
     assert proxied == direct
 
 
+def test_a_kept_alive_request_says_where_it_went_in_its_own_event(
+    upstream: Server, proxy: RunningProxy
+) -> None:
+    """The first request opens the upstream connection: a `RequestForwarded` follows once it
+    is open. The next one on it goes as it is read: `RequestStarted.forwarded` says where,
+    one event less per request (the app's record of it pairs by that address and order)."""
+    with socket.create_connection(("127.0.0.1", proxy.port)) as sock:
+        for _ in range(2):
+            sock.sendall(b"GET /plain HTTP/1.1\r\nHost: test\r\n\r\n")
+            assert _read_response(sock).endswith(b"0\r\n\r\n")
+    first, second = sorted(proxy.exchanges(2), key=lambda x: x.events[0].at_ns)
+    assert first.request is not None
+    assert second.request is not None
+    assert first.request.forwarded is None
+    assert "RequestForwarded" in kinds(first.events)
+    assert "RequestForwarded" not in kinds(second.events)
+    assert second.request.forwarded is not None
+    assert first.forwarded is not None
+    assert second.forwarded is second.request.forwarded
+    assert (first.forwarded.sequence, second.forwarded.sequence) == (1, 2)
+    assert first.forwarded.local == second.forwarded.local  # the same upstream connection
+
+
 def test_get_events(upstream: Server, proxy: RunningProxy) -> None:
     with socket.create_connection(("127.0.0.1", proxy.port)) as sock:
         client = sock.getsockname()
