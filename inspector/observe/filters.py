@@ -101,7 +101,8 @@ class _Node:
     kind: Literal["atom", "not", "and", "or"] = "atom"
 
 
-def _tokens(text: str) -> list[_Token]:
+def tokens(text: str) -> list[_Token]:
+    """`text` split into the filter language's tokens (the intercept rules share them)."""
     tokens, position, end = [], 0, len(text.rstrip())  # rstrip: the same spaces as \s
     while position < end:
         match = _TOKENS.match(text, position)
@@ -125,7 +126,7 @@ class _Parser:
     """Recursive descent: `|` binds loosest, then `&` (or two filters side by side), then `!`."""
 
     def __init__(self, text: str) -> None:
-        self.tokens = _tokens(text)
+        self.tokens = tokens(text)
         self.index = 0
         self.depth = 0
 

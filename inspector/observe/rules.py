@@ -21,21 +21,10 @@ from typing import Literal
 
 from inspector import matching as m
 from inspector.events import WebSocketMessage
-from inspector.observe.filters import FilterError
+from inspector.observe.filters import FilterError, tokens
 
 Kind = Literal["messages", "requests", "responses"]
 
-_TOKENS = re.compile(
-    r"""\s*(?:
-      (?P<op>[()!&|])
-    | (?P<filter>~[^\s()&|]*)
-    | "(?P<double>(?:[^"\\]|\\.)*)"
-    | '(?P<single>(?:[^'\\]|\\.)*)'
-    | (?P<word>[^\s()&|"'][^\s()&|]*)
-    | (?P<unclosed>["'])
-    )""",
-    re.VERBOSE | re.DOTALL,
-)
 _MAX_DEPTH = 100
 _SIZE = re.compile(r"(<=|>=|<|>|=)?(\d+)([kKmM]?)")
 Token = tuple[
@@ -63,24 +52,8 @@ def message_subject(event: WebSocketMessage) -> m.Subject:
 
 
 def _tokens(text: str) -> list[Token]:
-    tokens: list[Token] = []
-    position, end = 0, len(text.rstrip())
-    while position < end:
-        match = _TOKENS.match(text, position)
-        assert match is not None  # every non-space character starts some token
-        kind = match.lastgroup or ""
-        start = match.start(kind)
-        if kind == "unclosed":
-            raise FilterError(f"unclosed quote at {start}", start)
-        value = match.group(kind)
-        if kind in ("double", "single"):
-            quote = '"' if kind == "double" else "'"
-            value = re.sub(r"\\([\\" + quote + "])", r"\1", value)
-            kind, start = "word", start - 1
-        tokens.append((value if kind == "op" else kind, value, start))
-        position = match.end()
-    tokens.append(("end", "", len(text)))
-    return tokens
+    """The exchange filter's tokens (one tokenizer for both languages), as tuples."""
+    return [(t.kind, t.value, t.position) for t in tokens(text)]
 
 
 class _Parser:
