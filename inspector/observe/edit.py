@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from inspector import events as ev
 from inspector.observe.exchange import Exchange
-from inspector.observe.replay import ReplayRequest, frame_by_length, replay_url
+from inspector.observe.replay import ReplayRequest, frame_body, replay_url
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 5.6.2
 
@@ -119,18 +119,7 @@ def prepare_edited(edited: EditedRequest) -> ReplayRequest:
         headers.insert(0, (b"host", url.netloc.encode("latin-1")))
         names.insert(0, b"host")
         notes.append("Host was added: HTTP/1.1 requires it.")
-    codings = [
-        coding.strip().lower()
-        for name, value in headers
-        if name.lower() == b"transfer-encoding"
-        for coding in value.split(b",")
-        if coding.strip()
-    ]
-    chunked = codings[-1:] == [b"chunked"]
-    if chunked:
-        notes.append("Its body was sent as one chunk.")
-    elif not codings:
-        frame_by_length(headers, names, len(edited.body), notes)
+    chunked, until_close = frame_body(headers, names, len(edited.body), notes)
     target = (url.path or "/").encode("latin-1") + (
         b"?" + url.query.encode("latin-1") if url.query else b""
     )
@@ -144,6 +133,6 @@ def prepare_edited(edited: EditedRequest) -> ReplayRequest:
         headers=tuple(headers),
         body=edited.body,
         chunked=chunked,
-        until_close=bool(codings) and not chunked,
+        until_close=until_close,
         notes=tuple(notes),
     )

@@ -147,18 +147,7 @@ def prepare(exchange: Exchange, base: str | None = None) -> ReplayRequest:
         names.insert(0, b"host")
         notes.append("Host was added: HTTP/1.1 requires it.")
     body = bytes(exchange.request_body.data)
-    codings = [
-        coding.strip().lower()
-        for name, value in headers
-        if name.lower() == b"transfer-encoding"
-        for coding in value.split(b",")
-        if coding.strip()
-    ]
-    chunked = codings[-1:] == [b"chunked"]
-    if chunked:
-        notes.append("Its body was sent as one chunk.")
-    elif not codings:
-        frame_by_length(headers, names, len(body), notes)
+    chunked, until_close = frame_body(headers, names, len(body), notes)
     masked = sum(value == REDACTED.encode() for _, value in headers)
     if masked:
         notes.append(f"{masked} value{'s' * (masked != 1)} masked at capture sent as {REDACTED}.")
@@ -172,9 +161,30 @@ def prepare(exchange: Exchange, base: str | None = None) -> ReplayRequest:
         headers=tuple(headers),
         body=body,
         chunked=chunked,
-        until_close=bool(codings) and not chunked,
+        until_close=until_close,
         notes=tuple(notes),
     )
+
+
+def frame_body(
+    headers: list[tuple[bytes, bytes]], names: list[bytes], size: int, notes: list[str]
+) -> tuple[bool, bool]:
+    """(chunked, until close): chunked if that is its last transfer coding (RFC 9112 §6.1),
+    sent as one chunk; another coding last, read until close; none, framed by a
+    Content-Length of `size`."""
+    codings = [
+        coding.strip().lower()
+        for name, value in headers
+        if name.lower() == b"transfer-encoding"
+        for coding in value.split(b",")
+        if coding.strip()
+    ]
+    chunked = codings[-1:] == [b"chunked"]
+    if chunked:
+        notes.append("Its body was sent as one chunk.")
+    elif not codings:
+        frame_by_length(headers, names, size, notes)
+    return chunked, bool(codings) and not chunked
 
 
 def frame_by_length(
