@@ -17,6 +17,7 @@ from textual.widgets import Static
 
 from inspector.observe.diff import Diff, Split, diff
 from inspector.observe.exchange import Exchange
+from inspector.observe.pairing import partner
 from tui.widgets.cells import duration, printable
 
 _REQUEST_CHANGE = {
@@ -142,8 +143,7 @@ class DiffPane(VerticalScroll):
 
     def show(self, exchange: Exchange) -> None:
         self.exchange = exchange
-        pair = exchange.pair
-        other = None if pair is None else (pair.app if pair.proxy is exchange else pair.proxy)
+        other = partner(exchange)
         signature = (
             len(exchange.events),
             None if other is None else len(other.events),
