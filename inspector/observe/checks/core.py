@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from inspector import events as ev
 
@@ -75,34 +76,27 @@ class Facts:
         self.relayed: list[ev.MessageRelayed] = []
         self.capture_failed: list[ev.CaptureFailed] = []
         self.finished: ev.ExchangeFinished | None = None
+        lists: dict[type, list[Any]] = {
+            ev.ResponseStarted: self.starts,
+            ev.ResponseRestarted: self.restarts,
+            ev.ResponseBodyChunk: self.chunks,
+            ev.ResponseBodyWritten: self.written,
+            ev.ResponseFileSent: self.files,
+            ev.ResponseTrailers: self.trailers,
+            ev.WebSocketAccepted: self.accepts,
+            ev.WebSocketDenied: self.denials,
+            ev.WebSocketMessage: self.messages,
+            ev.WebSocketClosed: self.closes,
+            ev.MessageRelayed: self.relayed,
+            ev.CaptureFailed: self.capture_failed,
+        }
         for event in events:
             kind = type(event)
-            if kind is ev.ResponseBodyChunk:
-                self.chunks.append(event)  # type: ignore[arg-type]
-            elif kind is ev.WebSocketMessage:
-                self.messages.append(event)  # type: ignore[arg-type]
+            found = lists.get(kind)
+            if found is not None:
+                found.append(event)
             elif kind is ev.RequestStarted:
                 self.request = event  # type: ignore[assignment]
-            elif kind is ev.ResponseStarted:
-                self.starts.append(event)  # type: ignore[arg-type]
-            elif kind is ev.ResponseRestarted:
-                self.restarts.append(event)  # type: ignore[arg-type]
-            elif kind is ev.ResponseBodyWritten:
-                self.written.append(event)  # type: ignore[arg-type]
-            elif kind is ev.ResponseFileSent:
-                self.files.append(event)  # type: ignore[arg-type]
-            elif kind is ev.ResponseTrailers:
-                self.trailers.append(event)  # type: ignore[arg-type]
-            elif kind is ev.WebSocketAccepted:
-                self.accepts.append(event)  # type: ignore[arg-type]
-            elif kind is ev.WebSocketDenied:
-                self.denials.append(event)  # type: ignore[arg-type]
-            elif kind is ev.WebSocketClosed:
-                self.closes.append(event)  # type: ignore[arg-type]
-            elif kind is ev.MessageRelayed:
-                self.relayed.append(event)  # type: ignore[arg-type]
-            elif kind is ev.CaptureFailed:
-                self.capture_failed.append(event)  # type: ignore[arg-type]
             elif kind is ev.ExchangeFinished:
                 self.finished = event  # type: ignore[assignment]
 
